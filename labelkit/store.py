@@ -1,0 +1,333 @@
+"""The only module that writes review results to FiftyOne.
+
+Schema (see README "FiftyOne schema"):
+
+* ``<proposals>``: ``fo.Detections``; each ``fo.Detection`` has ``label``,
+  ``confidence``, ``bounding_box``, ``mask`` and ``review`` = None | "accepted" |
+  "edited" | "rejected" once reviewed.
+* ``<labels>``: ``fo.Detections``; each has ``source`` = "proposal" | "human",
+  ``proposal_id`` (id of the proposal it came from, or None), ``proposal_iou``
+  (mask IoU of final vs. original proposal, 1.0 when accepted unchanged) and
+  ``edits`` (number of edit operations).
+* sample fields ``review_status`` = None | "done" | "skipped", ``reviewed_by``,
+  ``reviewed_at`` (UTC datetime).
+
+Single-decision writes (:meth:`ReviewStore.save_review`) are one acknowledged
+MongoDB update that has returned before the method returns. Bulk writes
+(:meth:`ReviewStore.write_proposals`, :meth:`ReviewStore.set_status`) use
+FiftyOne's batched ``set_values``, never per-sample ``save()`` loops.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .errors import ReviewError, SchemaError
+
+REVIEW_STATES = (None, "accepted", "edited", "rejected")
+SAMPLE_STATES = (None, "done", "skipped")
+SOURCES = ("proposal", "human")
+
+
+def _fo():
+    import fiftyone as fo
+
+    return fo
+
+
+def default_annotator() -> str:
+    """Who is reviewing: ``$LABELKIT_ANNOTATOR`` or the login name."""
+    import os
+
+    name = os.environ.get("LABELKIT_ANNOTATOR")
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "unknown"
+
+
+@dataclass
+class SampleRecord:
+    """What the review session needs of one sample (a plain, detached copy).
+
+    Attributes:
+        id: the FiftyOne sample id.
+        filepath: the image file.
+        width, height: image size in pixels (from metadata, filled in if missing).
+        proposals: the proposal ``fo.Detection`` objects (copies).
+        labels: the final label ``fo.Detection`` objects already saved (copies).
+        review_status: None, "done" or "skipped".
+    """
+
+    id: str
+    filepath: str
+    width: int
+    height: int
+    proposals: list = field(default_factory=list)
+    labels: list = field(default_factory=list)
+    review_status: str | None = None
+
+
+class ReviewStore:
+    """Reads samples for review and writes review decisions to a FiftyOne collection.
+
+    Args:
+        samples: a ``fo.Dataset`` or any view of one (filtered, sorted, sampled).
+        proposals: the ``fo.Detections`` field holding model proposals (may be
+            absent from the schema: then every sample has no proposals).
+        labels: the ``fo.Detections`` field the reviewed labels go to (created if
+            missing).
+    """
+
+    def __init__(self, samples, proposals: str = "predictions", labels: str = "ground_truth"):
+        fo = _fo()
+        if isinstance(samples, str):
+            if not fo.dataset_exists(samples):
+                raise SchemaError(
+                    f"no FiftyOne dataset named '{samples}'; fo.list_datasets() shows "
+                    "what exists, lk.load_images() makes one"
+                )
+            samples = fo.load_dataset(samples)
+        if proposals == labels:
+            raise SchemaError(
+                f"proposals and labels are both '{labels}': reviewed labels need a field of "
+                "their own (e.g. labels='ground_truth')"
+            )
+        self.samples = samples
+        self.dataset = samples._dataset
+        self.proposals = proposals
+        self.labels = labels
+        self.ensure_schema()
+
+    # ------------------------------------------------------------------ schema
+    def _check_detections_field(self, name: str, schema: Mapping) -> bool:
+        fo = _fo()
+        f = schema.get(name)
+        if f is None:
+            return False
+        doc_type = getattr(f, "document_type", None)
+        if doc_type is not fo.Detections:
+            raise SchemaError(
+                f"field '{name}' holds {getattr(doc_type, '__name__', type(f).__name__)}, "
+                "but labelkit needs fo.Detections (instance masks); pick another field name"
+            )
+        return True
+
+    def ensure_schema(self) -> None:
+        """Declare the review fields on the dataset (idempotent)."""
+        fo = _fo()
+        ds = self.dataset
+        schema = ds.get_field_schema()
+        if "." in self.labels or "." in self.proposals:
+            raise SchemaError(
+                f"image datasets need top-level fields, got '{self.proposals}' / '{self.labels}'"
+            )
+        self._check_detections_field(self.proposals, schema)
+        if not self._check_detections_field(self.labels, schema):
+            ds.add_sample_field(self.labels, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
+        for name, ftype in (
+            ("review_status", fo.StringField),
+            ("reviewed_by", fo.StringField),
+            ("reviewed_at", fo.DateTimeField),
+        ):
+            if name not in schema:
+                ds.add_sample_field(name, ftype)
+        self._declare_attrs()
+
+    def _declare_attrs(self) -> None:
+        fo = _fo()
+        ds = self.dataset
+        schema = ds.get_field_schema(flat=True)
+        wanted = [
+            (f"{self.labels}.detections.source", fo.StringField),
+            (f"{self.labels}.detections.proposal_id", fo.StringField),
+            (f"{self.labels}.detections.proposal_iou", fo.FloatField),
+            (f"{self.labels}.detections.edits", fo.IntField),
+        ]
+        if self.proposals in ds.get_field_schema():
+            wanted.append((f"{self.proposals}.detections.review", fo.StringField))
+        for path, ftype in wanted:
+            if path not in schema:
+                ds.add_sample_field(path, ftype)
+
+    # ------------------------------------------------------------------- reads
+    def sample_ids(self) -> list[str]:
+        """Sample ids in the collection's order."""
+        return list(self.samples.values("id"))
+
+    def statuses(self) -> list[str | None]:
+        """``review_status`` of every sample, in the collection's order."""
+        return list(self.samples.values("review_status"))
+
+    def first_unreviewed(self) -> int | None:
+        """Index (in the collection's order) of the first sample not yet done or
+        skipped, or None when all are reviewed."""
+        for i, status in enumerate(self.statuses()):
+            if status not in ("done", "skipped"):
+                return i
+        return None
+
+    def load(self, sample_id: str) -> SampleRecord:
+        """Read one sample into a detached :class:`SampleRecord`."""
+        sample = self.dataset[sample_id]
+        width = height = None
+        if sample.metadata is not None:
+            width, height = sample.metadata.width, sample.metadata.height
+        if not width or not height:
+            from .imageio import probe_image
+
+            info = probe_image(sample.filepath, verify=False)
+            width, height = info["width"], info["height"]
+        props = sample[self.proposals] if self.proposals in sample.field_names else None
+        labels = sample[self.labels] if self.labels in sample.field_names else None
+        return SampleRecord(
+            id=sample.id,
+            filepath=sample.filepath,
+            width=int(width),
+            height=int(height),
+            proposals=[d.copy() for d in (props.detections if props else [])],
+            labels=[d.copy() for d in (labels.detections if labels else [])],
+            review_status=sample["review_status"],
+        )
+
+    # ------------------------------------------------------------------ writes
+    def save_review(
+        self,
+        sample_id: str,
+        proposal_reviews: Mapping[str, str | None],
+        final: Sequence,
+        status: str = "done",
+        reviewed_by: str | None = None,
+    ) -> _dt.datetime:
+        """Write one sample's review: proposal states, final labels and sample status.
+
+        Durable before it returns (one acknowledged update of the sample document).
+
+        Args:
+            sample_id: the sample.
+            proposal_reviews: proposal id -> None | "accepted" | "edited" | "rejected".
+                Proposals not named keep their current ``review``.
+            final: the final ``fo.Detection`` list for the labels field; each must
+                carry ``source`` ("proposal" | "human"), ``proposal_id``,
+                ``proposal_iou`` and ``edits``.
+            status: "done" or "skipped".
+            reviewed_by: annotator name (default :func:`default_annotator`).
+
+        Returns:
+            the ``reviewed_at`` timestamp written (UTC).
+        """
+        fo = _fo()
+        if status not in ("done", "skipped"):
+            raise ReviewError(f"review status must be 'done' or 'skipped', got {status!r}")
+        for k, v in proposal_reviews.items():
+            if v not in REVIEW_STATES:
+                raise ReviewError(f"proposal {k}: review must be one of {REVIEW_STATES}, got {v!r}")
+        final = list(final)
+        for det in final:
+            _validate_label(det)
+        sample = self.dataset[sample_id]
+        if self.proposals in sample.field_names and sample[self.proposals] is not None:
+            props = sample[self.proposals]
+            known = {d.id for d in props.detections}
+            unknown = set(proposal_reviews) - known
+            if unknown:
+                raise ReviewError(
+                    f"sample {sample_id}: proposal ids {sorted(unknown)} are not in '{self.proposals}'"
+                )
+            for det in props.detections:
+                if det.id in proposal_reviews:
+                    det["review"] = proposal_reviews[det.id]
+        elif proposal_reviews:
+            raise ReviewError(f"sample {sample_id} has no '{self.proposals}' to review")
+        now = _utcnow()
+        sample[self.labels] = fo.Detections(detections=final)
+        sample["review_status"] = status
+        sample["reviewed_by"] = reviewed_by or default_annotator()
+        sample["reviewed_at"] = now
+        sample.save()
+        return now
+
+    def write_proposals(
+        self,
+        values: Mapping[str, object],
+        field: str | None = None,
+    ) -> int:
+        """Bulk-write proposal ``fo.Detections`` keyed by sample id (one batched write).
+
+        Args:
+            values: sample id -> ``fo.Detections`` (or None to clear).
+            field: the field (default: this store's proposals field).
+
+        Returns:
+            the number of samples written.
+        """
+        field = field or self.proposals
+        if not values:
+            return 0
+        self.dataset.set_values(field, dict(values), key_field="id")
+        if field == self.proposals:
+            self._declare_attrs()
+        return len(values)
+
+    def set_status(self, sample_ids: Iterable[str], status: str | None, reviewed_by: str | None = None) -> int:
+        """Bulk-set ``review_status`` (and who/when) for many samples in one write."""
+        if status not in SAMPLE_STATES:
+            raise ReviewError(f"review status must be one of {SAMPLE_STATES}, got {status!r}")
+        ids = list(sample_ids)
+        if not ids:
+            return 0
+        now = _utcnow() if status else None
+        who = (reviewed_by or default_annotator()) if status else None
+        view = self.dataset.select(ids)
+        view.set_values("review_status", {i: status for i in ids}, key_field="id")
+        view.set_values("reviewed_by", {i: who for i in ids}, key_field="id")
+        view.set_values("reviewed_at", {i: now for i in ids}, key_field="id")
+        return len(ids)
+
+
+def _utcnow() -> _dt.datetime:
+    # MongoDB keeps milliseconds: truncate so what we return equals what is read back
+    now = _dt.datetime.now(_dt.timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _validate_label(det) -> None:
+    source = det.get_field("source") if det.has_field("source") else None
+    if source not in SOURCES:
+        raise ReviewError(f"label {det.id}: source must be 'proposal' or 'human', got {source!r}")
+    for name in ("proposal_id", "proposal_iou", "edits"):
+        if not det.has_field(name):
+            raise ReviewError(f"label {det.id} ({det.label}) has no '{name}' provenance attribute")
+    if source == "human" and det["proposal_id"] is not None:
+        raise ReviewError(f"label {det.id}: a human-drawn label cannot have a proposal_id")
+    if source == "proposal" and not det["proposal_id"]:
+        raise ReviewError(f"label {det.id}: source='proposal' needs the proposal_id it came from")
+
+
+def make_label(
+    label: str,
+    bounding_box: Sequence[float],
+    mask,
+    source: str,
+    proposal_id: str | None = None,
+    proposal_iou: float | None = None,
+    edits: int = 0,
+    confidence: float | None = None,
+):
+    """Build a final-label ``fo.Detection`` with the provenance attributes of the schema."""
+    fo = _fo()
+    if source not in SOURCES:
+        raise ReviewError(f"source must be 'proposal' or 'human', got {source!r}")
+    det = fo.Detection(label=label, bounding_box=[float(v) for v in bounding_box], mask=mask)
+    if confidence is not None:
+        det.confidence = float(confidence)
+    det["source"] = source
+    det["proposal_id"] = proposal_id
+    det["proposal_iou"] = None if proposal_iou is None else float(proposal_iou)
+    det["edits"] = int(edits)
+    return det
