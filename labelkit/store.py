@@ -252,6 +252,54 @@ class ReviewStore:
         sample.save()
         return now
 
+    def save_draft(
+        self,
+        sample_id: str,
+        proposal_reviews: Mapping[str, str | None],
+        final: Sequence,
+        reviewed_by: str | None = None,
+    ) -> None:
+        """Write a sample's decisions so far without changing its ``review_status``.
+
+        Used when the reviewer moves to another sample without submitting: the
+        proposal ``review`` values and the final labels are written (one
+        acknowledged update, durable before it returns); ``review_status`` stays
+        as it is (None for a sample never submitted). When the sample already has
+        a status ("done"/"skipped"), ``reviewed_by``/``reviewed_at`` are updated
+        too, since its labels changed.
+
+        Args:
+            sample_id: the sample.
+            proposal_reviews: proposal id -> None | "accepted" | "edited" | "rejected".
+            final: the final ``fo.Detection`` list (with provenance attributes).
+            reviewed_by: annotator name (default :func:`default_annotator`).
+        """
+        fo = _fo()
+        for k, v in proposal_reviews.items():
+            if v not in REVIEW_STATES:
+                raise ReviewError(f"proposal {k}: review must be one of {REVIEW_STATES}, got {v!r}")
+        final = list(final)
+        for det in final:
+            _validate_label(det)
+        sample = self.dataset[sample_id]
+        if self.proposals in sample.field_names and sample[self.proposals] is not None:
+            props = sample[self.proposals]
+            unknown = set(proposal_reviews) - {d.id for d in props.detections}
+            if unknown:
+                raise ReviewError(
+                    f"sample {sample_id}: proposal ids {sorted(unknown)} are not in '{self.proposals}'"
+                )
+            for det in props.detections:
+                if det.id in proposal_reviews:
+                    det["review"] = proposal_reviews[det.id]
+        elif proposal_reviews:
+            raise ReviewError(f"sample {sample_id} has no '{self.proposals}' to review")
+        sample[self.labels] = fo.Detections(detections=final)
+        if sample["review_status"] is not None:
+            sample["reviewed_by"] = reviewed_by or default_annotator()
+            sample["reviewed_at"] = _utcnow()
+        sample.save()
+
     def write_proposals(
         self,
         values: Mapping[str, object],
