@@ -1,2 +1,60 @@
+"""labelkit: label images in Jupyter with a pre-trained model doing the first draft.
+
+Quick start::
+
+    import labelkit as lk
+    ds = lk.load_images("sample_data/known-val/images", name="quickstart")
+    lk.propose(ds, lk.models.sample(), field="predictions")
+    labeler = lk.Labeler(ds, proposals="predictions", labels="ground_truth")
+    labeler  # the widget
+
+Heavy modules (torch, fiftyone, ipywidgets) are imported on first use, so
+``import labelkit`` stays fast.
+"""
+
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+# public name -> "module:attribute" (attribute None = the module itself)
+_LAZY = {
+    "load_images": "labelkit.data:load_images",
+    "export_labels": "labelkit.data:export_labels",
+    "read_image": "labelkit.imageio:read_image",
+    "masks": "labelkit.masks:",
+    "errors": "labelkit.errors:",
+    "ReviewStore": "labelkit.store:ReviewStore",
+    "models": "labelkit.models:",
+    "propose": "labelkit.propose:propose",
+    "ReviewSession": "labelkit.session:ReviewSession",
+    "Labeler": "labelkit.widgets:Labeler",
+    "audit": "labelkit.audit:audit",
+    "finetune": "labelkit.finetune:finetune",
+    "interpolate": "labelkit.video:interpolate",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import errors, masks, models  # noqa: F401
+    from .data import export_labels, load_images  # noqa: F401
+    from .imageio import read_image  # noqa: F401
+    from .store import ReviewStore  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'labelkit' has no attribute '{name}'")
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    value = getattr(module, attr) if attr else module
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_LAZY))

@@ -85,17 +85,32 @@ def pixel_box(box_fo: Sequence[float], width: int, height: int) -> tuple[int, in
     """The integer pixel box ``(x0, y0, x1, y1)`` (exclusive ends) that FiftyOne uses
     when it pastes a cropped mask into a ``width x height`` image.
 
-    Same rounding as FiftyOne/ETA (``round`` of the relative coordinates times the
-    size), clipped to the image.
+    Same arithmetic as FiftyOne/ETA (``int(size * coordinate)`` of the top-left and
+    of ``x + w`` / ``y + h``), clipped to the image.
     """
     x, y, w, h = (float(v) for v in box_fo)
-    x0 = int(round(x * width))
-    y0 = int(round(y * height))
-    x1 = int(round((x + w) * width))
-    y1 = int(round((y + h) * height))
+    x0, y0 = int(width * x), int(height * y)
+    x1, y1 = int(width * (x + w)), int(height * (y + h))
     x0, x1 = max(0, min(x0, width)), max(0, min(x1, width))
     y0, y1 = max(0, min(y0, height)), max(0, min(y1, height))
     return x0, y0, x1, y1
+
+
+#: Offset (in pixels) added to integer box corners stored as relative floats, so
+#: that FiftyOne's truncating arithmetic lands on the intended pixel despite
+#: floating-point error (e.g. ``(5/37 + 25/37) * 37 == 29.999...``).
+_EPS_PX = 1e-3
+
+
+def pixel_box_to_fo(x0: int, y0: int, x1: int, y1: int, width: int, height: int) -> list[float]:
+    """Integer pixel box (exclusive ends) -> FiftyOne relative ``[x, y, w, h]`` that
+    :func:`pixel_box` (and FiftyOne's renderer) maps back to exactly these pixels."""
+    return [
+        (x0 + _EPS_PX) / width,
+        (y0 + _EPS_PX) / height,
+        (x1 - x0) / width,
+        (y1 - y0) / height,
+    ]
 
 
 # --------------------------------------------------------------------------- masks
@@ -126,8 +141,7 @@ def full_to_crop(mask: np.ndarray) -> tuple[list[float], np.ndarray] | None:
         return None
     height, width = mask.shape
     x0, y0, x1, y1 = box
-    rel = [x0 / width, y0 / height, (x1 - x0) / width, (y1 - y0) / height]
-    return rel, mask[y0:y1, x0:x1].copy()
+    return pixel_box_to_fo(x0, y0, x1, y1, width, height), mask[y0:y1, x0:x1].copy()
 
 
 def crop_to_full(box_fo: Sequence[float], crop: np.ndarray | None, width: int, height: int) -> np.ndarray:

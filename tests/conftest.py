@@ -7,6 +7,7 @@ touching of the user's ``~/.fiftyone`` datasets.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -23,15 +24,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-
-def pytest_sessionfinish(session, exitstatus):
-    try:
-        import fiftyone.core.odm.database as fod
-
-        fod._disconnect()
-    except Exception:  # noqa: BLE001
-        pass
-    shutil.rmtree(_DB_DIR, ignore_errors=True)
+# Removed at exit; FiftyOne registers its own exit handler (stopping mongod) later,
+# so it runs first (atexit is last-in, first-out).
+atexit.register(shutil.rmtree, _DB_DIR, True)
 
 
 @pytest.fixture

