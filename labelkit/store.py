@@ -105,6 +105,44 @@ class ReviewStore:
         self.ensure_schema()
 
     # ------------------------------------------------------------------ schema
+    @classmethod
+    def for_proposals(cls, samples, proposals: str = "predictions") -> ReviewStore:
+        """A store that only writes proposals (what ``lk.propose`` needs).
+
+        Declares the proposals field (``fo.Detections``, with the ``review``
+        attribute) and the sample review fields, but never creates or checks a
+        labels field, so datasets whose ``ground_truth`` is something else work.
+        Only :meth:`write_proposals` and the read methods are meant to be used.
+        """
+        fo = _fo()
+        if isinstance(samples, str):
+            if not fo.dataset_exists(samples):
+                raise SchemaError(
+                    f"no FiftyOne dataset named '{samples}'; fo.list_datasets() shows "
+                    "what exists, lk.load_images() makes one"
+                )
+            samples = fo.load_dataset(samples)
+        if "." in proposals:
+            raise SchemaError(f"image datasets need a top-level proposals field, got '{proposals}'")
+        self = cls.__new__(cls)
+        self.samples = samples
+        self.dataset = samples._dataset
+        self.proposals = proposals
+        self.labels = None
+        ds = self.dataset
+        schema = ds.get_field_schema()
+        if not self._check_detections_field(proposals, schema):
+            ds.add_sample_field(proposals, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
+        for name, ftype in (
+            ("review_status", fo.StringField),
+            ("reviewed_by", fo.StringField),
+            ("reviewed_at", fo.DateTimeField),
+        ):
+            if name not in schema:
+                ds.add_sample_field(name, ftype)
+        self._declare_attrs()
+        return self
+
     def _check_detections_field(self, name: str, schema: Mapping) -> bool:
         fo = _fo()
         f = schema.get(name)
@@ -143,12 +181,14 @@ class ReviewStore:
         fo = _fo()
         ds = self.dataset
         schema = ds.get_field_schema(flat=True)
-        wanted = [
-            (f"{self.labels}.detections.source", fo.StringField),
-            (f"{self.labels}.detections.proposal_id", fo.StringField),
-            (f"{self.labels}.detections.proposal_iou", fo.FloatField),
-            (f"{self.labels}.detections.edits", fo.IntField),
-        ]
+        wanted = []
+        if self.labels is not None:  # None: a proposals-only store (for_proposals)
+            wanted += [
+                (f"{self.labels}.detections.source", fo.StringField),
+                (f"{self.labels}.detections.proposal_id", fo.StringField),
+                (f"{self.labels}.detections.proposal_iou", fo.FloatField),
+                (f"{self.labels}.detections.edits", fo.IntField),
+            ]
         if self.proposals in ds.get_field_schema():
             wanted.append((f"{self.proposals}.detections.review", fo.StringField))
         for path, ftype in wanted:

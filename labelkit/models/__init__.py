@@ -1,0 +1,51 @@
+"""Proposers: models that propose instance masks for labelkit to review.
+
+A proposer is any object with ``classes: list[str]`` and
+``predict(images: list[np.ndarray]) -> list[fo.Detections]`` (see
+:class:`~labelkit.models.base.Proposer` for the full input/output contract).
+
+* :func:`maskrcnn` - torchvision Mask R-CNN with COCO weights (downloaded once),
+  or a local checkpoint.
+* :func:`sample` - the small model shipped in ``sample_data/`` (works offline).
+* :func:`load` / :func:`save_checkpoint` - labelkit checkpoints.
+* :func:`from_torchvision` - any torchvision-style detector.
+* :func:`from_callable` - any function ``images -> boxes/labels/scores/masks``.
+
+Importing this package is light: torch and torchvision are imported when a
+model is built.
+"""
+
+from __future__ import annotations
+
+from .base import CallableProposer, Proposer, from_callable, resolve_device
+from .torchvision_models import (
+    CHECKPOINT_FORMAT,
+    TorchvisionProposer,
+    cache_file_for,
+    fetch_state_dict,
+    from_torchvision,
+    is_offline,
+    load,
+    maskrcnn,
+    sample,
+    sample_data_dir,
+    save_checkpoint,
+)
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CallableProposer",
+    "Proposer",
+    "TorchvisionProposer",
+    "cache_file_for",
+    "fetch_state_dict",
+    "from_callable",
+    "from_torchvision",
+    "is_offline",
+    "load",
+    "maskrcnn",
+    "resolve_device",
+    "sample",
+    "sample_data_dir",
+    "save_checkpoint",
+]

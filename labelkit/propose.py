@@ -1,0 +1,472 @@
+"""Batch pre-labeling: run a proposer over a FiftyOne collection.
+
+The pipeline (one call of :func:`propose`):
+
+1. pick the samples to do: those whose proposals field is empty (all
+   unreviewed ones with ``overwrite=True``); reviewed samples are never touched;
+2. a thread pool decodes images with :func:`labelkit.imageio.read_image`,
+   prefetching a few batches ahead of the model;
+3. the model runs batch by batch (``torch.inference_mode``), then masks are
+   thresholded and cropped to their boxes;
+4. results are written in bulk every ``write_every`` samples through
+   :meth:`labelkit.store.ReviewStore.write_proposals` (FiftyOne ``set_values``),
+   so an interrupted run keeps what it wrote and a re-run resumes from there.
+
+An image that cannot be read is skipped, its reason stored in the sample field
+``propose_error`` and in the summary; the run goes on.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ImageReadError, LabelkitError, ModelError, SchemaError
+
+logger = logging.getLogger("labelkit")
+
+#: The sample field where the reason of a failed image is stored (None once it succeeds).
+ERROR_FIELD = "propose_error"
+
+_PHASES = ("decode", "model", "postprocess", "write", "other")
+
+
+@dataclass
+class ProposeSummary:
+    """What :func:`propose` did.
+
+    Attributes:
+        field: the proposals field written.
+        model: a short description of the proposer.
+        total: samples in the collection.
+        images: images proposed for (and written) by this run.
+        proposals: detections written.
+        per_class: class name -> detections written.
+        skipped_reviewed: samples left alone because they are reviewed
+            (``review_status`` done/skipped, or a proposal with a ``review``).
+        skipped_existing: samples that already had proposals (``overwrite=False``).
+        failed: image path -> reason, for images that could not be read.
+        seconds: wall time of the whole call.
+        timings: seconds per phase: ``decode`` (waiting for decoded images, i.e.
+            decoding not hidden behind the model), ``model``, ``postprocess``
+            (mask thresholding/cropping, building labels), ``write`` (database),
+            ``other`` (queries, bookkeeping).
+        decode_cpu_seconds: total decoding time in the worker threads (mostly
+            overlapped with the model).
+        batch_size: images per model call.
+        num_workers: decoding threads.
+    """
+
+    field: str
+    model: str = ""
+    total: int = 0
+    images: int = 0
+    proposals: int = 0
+    per_class: dict[str, int] = field(default_factory=dict)
+    skipped_reviewed: int = 0
+    skipped_existing: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
+    decode_cpu_seconds: float = 0.0
+    batch_size: int = 0
+    num_workers: int = 0
+
+    @property
+    def skipped(self) -> int:
+        """Samples not processed because they were reviewed or already had proposals."""
+        return self.skipped_reviewed + self.skipped_existing
+
+    @property
+    def images_per_s(self) -> float:
+        """Images proposed per second of wall time (0 when nothing was done)."""
+        return self.images / self.seconds if self.seconds > 0 and self.images else 0.0
+
+    @property
+    def overhead_fraction(self) -> float:
+        """Share of the wall time not spent in the model (decode wait, post-process, writes...)."""
+        if self.seconds <= 0:
+            return 0.0
+        return max(0.0, 1.0 - self.timings.get("model", 0.0) / self.seconds)
+
+    def _lines(self) -> list[str]:
+        lines = [
+            f"propose -> '{self.field}' ({self.model}): {self.images} image(s), "
+            f"{self.proposals} proposal(s) in {self.seconds:.1f} s ({self.images_per_s:.2f} images/s)",
+            f"  skipped: {self.skipped_reviewed} reviewed, {self.skipped_existing} already proposed; "
+            f"failed: {len(self.failed)}",
+        ]
+        if self.per_class:
+            top = sorted(self.per_class.items(), key=lambda kv: (-kv[1], kv[0]))
+            lines.append("  per class: " + ", ".join(f"{k} {v}" for k, v in top))
+        if self.seconds > 0:
+            split = ", ".join(
+                f"{k} {v:.2f} s ({100 * v / self.seconds:.0f}%)" for k, v in self.timings.items()
+            )
+            lines.append(f"  time: {split}")
+        for path, reason in self.failed.items():
+            lines.append(f"  failed '{path}': {reason}")
+        return lines
+
+    def __str__(self) -> str:
+        return "\n".join(self._lines())
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        head = html.escape(self._lines()[0])
+        rows = [
+            ("images proposed", self.images),
+            ("proposals", self.proposals),
+            ("skipped (reviewed)", self.skipped_reviewed),
+            ("skipped (already proposed)", self.skipped_existing),
+            ("failed", len(self.failed)),
+            ("images/s", f"{self.images_per_s:.2f}"),
+        ]
+        rows += [(f"time: {k}", f"{v:.2f} s") for k, v in self.timings.items()]
+        body = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+        classes = "".join(
+            f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>"
+            for k, v in sorted(self.per_class.items(), key=lambda kv: (-kv[1], kv[0]))
+        )
+        fails = "".join(
+            f"<tr><td><code>{html.escape(p)}</code></td><td>{html.escape(r)}</td></tr>"
+            for p, r in self.failed.items()
+        )
+        out = f"<div><b>{head}</b><table>{body}</table>"
+        if classes:
+            out += f"<table><tr><th>class</th><th>proposals</th></tr>{classes}</table>"
+        if fails:
+            out += f"<table><tr><th>failed image</th><th>reason</th></tr>{fails}</table>"
+        return out + "</div>"
+
+
+def _describe(model) -> str:
+    name = type(model).__name__
+    arch = getattr(model, "arch", None) or getattr(model, "name", None)
+    device = getattr(model, "device", None)
+    parts = [p for p in (arch, device) if p]
+    return f"{name}[{', '.join(parts)}]" if parts else name
+
+
+def _check_model(model) -> None:
+    if not callable(getattr(model, "predict", None)) or not hasattr(model, "classes"):
+        raise ModelError(
+            f"propose() needs a proposer (an object with .classes and .predict(images)), got "
+            f"{type(model).__name__}; see lk.models.maskrcnn / sample / from_callable"
+        )
+
+
+def _read(path: str):
+    from .imageio import read_image
+
+    t0 = time.perf_counter()
+    try:
+        img, reason = read_image(path), None
+    except ImageReadError as exc:
+        img, reason = None, exc.reason
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is that image's problem
+        img, reason = None, f"cannot be read ({type(exc).__name__}: {exc})"
+    return img, reason, time.perf_counter() - t0
+
+
+def _review_state(dataset, ids: Sequence[str], field: str, has_field: bool) -> dict[str, tuple[bool, bool]]:
+    """sample id -> (reviewed, has proposals), read from the dataset itself (a
+    filtered view could hide reviewed proposals)."""
+    if not ids:
+        return {}
+    view = dataset.select(list(ids))
+    if has_field:
+        got_ids, statuses, reviews = view.values(["id", "review_status", f"{field}.detections.review"])
+    else:
+        got_ids, statuses = view.values(["id", "review_status"])
+        reviews = [None] * len(got_ids)
+    out = {}
+    for i, s, r in zip(got_ids, statuses, reviews, strict=True):
+        reviewed = s in ("done", "skipped") or any(v is not None for v in (r or []))
+        out[i] = (reviewed, r is not None)
+    return out
+
+
+def _inference_mode():
+    import contextlib
+
+    if "torch" in sys.modules:
+        import torch
+
+        return torch.inference_mode()
+    return contextlib.nullcontext()
+
+
+def propose(
+    samples,
+    model,
+    field: str = "predictions",
+    min_confidence: float = 0.3,
+    batch_size: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    num_workers: int | None = None,
+    write_every: int = 128,
+    confidence: float | None = None,
+) -> ProposeSummary:
+    """Pre-label a FiftyOne collection with a proposer.
+
+    Only samples whose ``field`` is empty are processed, so re-running after an
+    interruption resumes where it stopped and never duplicates proposals.
+    Reviewed samples (``review_status`` "done"/"skipped", or any proposal with a
+    ``review``) are never overwritten, not even with ``overwrite=True``.
+
+    Args:
+        samples: a ``fo.Dataset``, a view of one, or a dataset name.
+        model: a proposer (``lk.models.maskrcnn()``, ``lk.models.sample()``,
+            ``lk.models.from_callable(...)``, or any object with ``classes`` and
+            ``predict(images) -> list[fo.Detections]``).
+        field: the ``fo.Detections`` field to write proposals to.
+        min_confidence: drop proposals scoring below this.
+        batch_size: images per model call (default: the proposer's
+            ``batch_size``, else 4).
+        overwrite: also redo unreviewed samples that already have proposals.
+        progress: show a progress bar (``tqdm.auto``: a widget in notebooks).
+        num_workers: image-decoding threads (default: CPU count, at most 8).
+        write_every: samples per bulk database write.
+        confidence: alias of ``min_confidence``.
+
+    Returns:
+        a :class:`ProposeSummary` (counts, failures, per-class counts, timings).
+
+    Each written ``fo.Detection`` has ``label``, ``confidence``, relative
+    ``bounding_box``, ``mask`` (cropped to the box) and ``review=None``.
+
+    Example:
+        >>> summary = lk.propose(ds, lk.models.sample(), min_confidence=0.3)  # doctest: +SKIP
+        >>> summary.images, summary.failed  # doctest: +SKIP
+        (60, {})
+    """
+    from tqdm.auto import tqdm
+
+    from .store import ReviewStore
+
+    t_start = time.perf_counter()
+    if confidence is not None:
+        min_confidence = confidence
+    _check_model(model)
+    if write_every < 1:
+        raise ValueError(f"write_every must be >= 1, got {write_every}")
+    store = ReviewStore.for_proposals(samples, field)
+    coll, dataset = store.samples, store.dataset
+    batch_size = int(batch_size or getattr(model, "batch_size", None) or 4)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    workers = int(num_workers or min(8, os.cpu_count() or 1))
+    summary = ProposeSummary(field=field, model=_describe(model), batch_size=batch_size, num_workers=workers)
+    timings = summary.timings
+    per_class: Counter = Counter()
+
+    ids, paths = coll.values(["id", "filepath"]) if len(coll) else ([], [])
+    summary.total = len(ids)
+    state = _review_state(dataset, ids, field, True)
+    has_err_field = ERROR_FIELD in dataset.get_field_schema()
+    prev_err = dict(zip(*dataset.select(ids).values(["id", ERROR_FIELD]), strict=True)) if ids and has_err_field else {}
+    todo: list[tuple[str, str]] = []
+    for sid, path in zip(ids, paths, strict=True):
+        reviewed, has_props = state.get(sid, (False, False))
+        if reviewed:
+            summary.skipped_reviewed += 1
+        elif has_props and not overwrite:
+            summary.skipped_existing += 1
+        else:
+            todo.append((sid, path))
+
+    pending: dict[str, object] = {}
+    errors: dict[str, str] = {}
+
+    def flush() -> None:
+        if not pending and not errors:
+            return
+        t0 = time.perf_counter()
+        now = _review_state(dataset, list(pending), field, True)
+        values = {}
+        for sid, dets in pending.items():
+            reviewed, has_props = now.get(sid, (False, False))
+            if reviewed:  # reviewed while we were running: leave it alone
+                summary.skipped_reviewed += 1
+                continue
+            if has_props and not overwrite:  # written meanwhile (another run)
+                summary.skipped_existing += 1
+                continue
+            values[sid] = dets
+        store.write_proposals(values, field=field)
+        err_values = dict(errors)
+        err_values.update({sid: None for sid in values if prev_err.get(sid)})
+        if err_values:
+            store.write_proposals(err_values, field=ERROR_FIELD)
+        for dets in values.values():
+            summary.proposals += len(dets.detections)
+            per_class.update(d.label for d in dets.detections)
+        summary.images += len(values)
+        pending.clear()
+        errors.clear()
+        timings["write"] += time.perf_counter() - t0
+
+    bar = tqdm(total=len(todo), disable=not progress, unit="img", desc=f"propose -> {field}", leave=True)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labelkit-decode")
+    queue: deque = deque()
+    items = iter(todo)
+    max_ahead = max(3 * batch_size, 2 * workers)
+    raw_api = callable(getattr(model, "predict_raw", None)) and callable(getattr(model, "postprocess", None))
+    ok = False
+    try:
+        while True:
+            batch: list[tuple[str, str, object]] = []
+            while len(batch) < batch_size:
+                while len(queue) < max_ahead:
+                    item = next(items, None)
+                    if item is None:
+                        break
+                    queue.append((item, pool.submit(_read, item[1])))
+                if not queue:
+                    break
+                (sid, path), fut = queue.popleft()
+                t0 = time.perf_counter()
+                img, reason, dt = fut.result()
+                timings["decode"] += time.perf_counter() - t0
+                summary.decode_cpu_seconds += dt
+                if img is None:
+                    summary.failed[path] = reason
+                    errors[sid] = reason
+                    logger.warning("labelkit: propose skipped '%s': %s", path, reason)
+                    bar.update(1)
+                    continue
+                batch.append((sid, path, img))
+            if not batch:
+                break
+            images = [b[2] for b in batch]
+            t0 = time.perf_counter()
+            if raw_api:
+                with model.inference_context():
+                    raw = model.predict_raw(images, min_confidence)
+                    sync = getattr(model, "synchronize", None)
+                    if sync is not None:
+                        sync()
+                t1 = time.perf_counter()
+                results = model.postprocess(raw, [im.shape[:2] for im in images], min_confidence)
+            else:
+                with _inference_mode():
+                    results = model.predict(images)
+                t1 = time.perf_counter()
+                results = _filter(results, len(images), min_confidence, model)
+            for (sid, _path, _img), dets in zip(batch, results, strict=True):
+                for d in dets.detections:
+                    d["review"] = None
+                pending[sid] = dets
+            t2 = time.perf_counter()
+            timings["model"] += t1 - t0
+            timings["postprocess"] += t2 - t1
+            bar.update(len(batch))
+            if len(pending) + len(errors) >= write_every:
+                flush()
+        ok = True
+    finally:
+        for _item, fut in queue:
+            fut.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+        if ok:
+            flush()
+        else:  # keep what is done; the original error is the one to report
+            try:
+                flush()
+            except Exception:  # noqa: BLE001
+                logger.exception("labelkit: could not save the last proposals after an error")
+    summary.per_class = dict(per_class)
+    summary.seconds = time.perf_counter() - t_start
+    timings["other"] = max(0.0, summary.seconds - sum(v for k, v in timings.items() if k != "other"))
+    return summary
+
+
+def _filter(results, n: int, min_confidence: float, model) -> list:
+    """Check a plain proposer's output and drop detections below ``min_confidence``."""
+    import fiftyone as fo
+
+    results = list(results) if results is not None else []
+    if len(results) != n:
+        raise ModelError(f"{type(model).__name__}.predict returned {len(results)} results for {n} images")
+    out = []
+    for r in results:
+        if not isinstance(r, fo.Detections):
+            raise ModelError(
+                f"{type(model).__name__}.predict must return fo.Detections per image, got {type(r).__name__}"
+            )
+        dets = [d for d in r.detections if d.confidence is None or d.confidence >= min_confidence]
+        out.append(fo.Detections(detections=dets))
+    return out
+
+
+# ------------------------------------------------------------------------- CLI
+
+
+def _looks_like_files(source: str) -> bool:
+    return Path(source).expanduser().exists() or any(c in source for c in "*?[")
+
+
+def _model_from_arg(spec: str, device: str):
+    from . import models
+
+    if spec == "sample":
+        return models.sample(device=device)
+    if spec == "maskrcnn":
+        return models.maskrcnn(device=device)
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise ModelError(f"--model {spec!r} is not 'sample', 'maskrcnn' or an existing checkpoint file")
+    return models.maskrcnn(weights=path, device=device)
+
+
+def run_cli(args) -> int:
+    """``labelkit propose SOURCE --model ... --dataset ... --field ...``.
+
+    SOURCE is a folder or glob of images (imported with :func:`labelkit.data.load_images`
+    into ``--dataset``, default the folder's name) or the name of an existing dataset.
+    Prints the import summary (if any) and the propose summary.
+    """
+    import fiftyone as fo
+
+    source = str(args.source)
+    if _looks_like_files(source):
+        from .data import load_images
+
+        ds, imported = load_images(source, name=args.dataset, return_summary=True)
+        print(imported)
+    elif fo.dataset_exists(source):
+        if args.dataset and args.dataset != source:
+            raise SchemaError(
+                f"SOURCE '{source}' is a dataset; --dataset {args.dataset!r} would be ignored, drop it"
+            )
+        ds = fo.load_dataset(source)
+    else:
+        raise LabelkitError(
+            f"'{source}' is neither a folder/glob of images nor an existing dataset "
+            f"(datasets: {', '.join(fo.list_datasets()) or 'none'})"
+        )
+    model = _model_from_arg(args.model, getattr(args, "device", "auto") or "auto")
+    summary = propose(
+        ds,
+        model,
+        field=args.field,
+        min_confidence=args.min_confidence,
+        batch_size=args.batch_size,
+        overwrite=args.overwrite,
+        progress=sys.stderr.isatty(),
+    )
+    print(summary)
+    return 0
