@@ -129,8 +129,9 @@ class Proposer:
         >>> det = model.predict([image])[0].detections[0]
         >>> det.label, det.confidence, det.mask.shape
         ('bright', 0.9, (10, 20))
-        >>> [round(v, 4) for v in det.bounding_box]
-        [0.0833, 0.25, 0.3333, 0.25]
+        >>> from labelkit.masks import pixel_box
+        >>> pixel_box(det.bounding_box, 60, 40)  # (x0, y0, x1, y1) pixels
+        (5, 10, 25, 20)
     """
 
     classes: list[str]
@@ -337,8 +338,7 @@ def raw_to_detections(
                 continue
             tx0, ty0, tx1, ty1 = tight
             crop = np.ascontiguousarray(region[ty0:ty1, tx0:tx1])
-            ax0, ay0 = rx0 + tx0, ry0 + ty0
-            rel = [ax0 / width, ay0 / height, (tx1 - tx0) / width, (ty1 - ty0) / height]
+            rel = _masks.pixel_box_to_fo(rx0 + tx0, ry0 + ty0, rx0 + tx1, ry0 + ty1, width, height)
             det = fo.Detection(label=name, bounding_box=rel, mask=crop)
         if conf is not None:
             det.confidence = conf
