@@ -307,8 +307,12 @@ def polygon(points, width: int, height: int) -> np.ndarray:
 
 
 def pixel_box_xyxy(box_xyxy: Sequence[float], width: int, height: int) -> Box:
-    """Absolute ``[x1, y1, x2, y2]`` -> integer pixel box clipped to the image,
-    rounded the way FiftyOne pastes a detection (:func:`masks.pixel_box`).
+    """Absolute ``[x1, y1, x2, y2]`` -> integer pixel box ``(x0, y0, x1, y1)`` (exclusive
+    ends) of the pixels whose centre lies in the box, clipped to the image.
+
+    Box coordinates are pixel corners (``masks`` convention): the integer box
+    ``[3, 5, 4, 6]`` is exactly the pixel at column 3, row 5. May be empty (a box
+    entirely outside the image).
 
     Raises:
         ReviewError: not 4 finite numbers, or ``x2 <= x1`` / ``y2 <= y1``.
@@ -323,8 +327,11 @@ def pixel_box_xyxy(box_xyxy: Sequence[float], width: int, height: int) -> Box:
         raise ReviewError(
             f"box {b.tolist()} is empty: it needs x2 > x1 and y2 > y1 ([x1, y1, x2, y2] in pixels)"
         )
-    rel = _masks.xyxy_to_fo(b, width, height)[0]
-    return _masks.pixel_box(rel, width, height)
+    # pixel c is inside when its centre c + 0.5 lies in [x1, x2)
+    x0, y0, x1, y1 = (int(np.ceil(v - 0.5)) for v in b)
+    x0, x1 = max(0, min(x0, int(width))), max(0, min(x1, int(width)))
+    y0, y1 = max(0, min(y0, int(height))), max(0, min(y1, int(height)))
+    return x0, y0, max(x0, x1), max(y0, y1)
 
 
 def box_mask(box_xyxy: Sequence[float], width: int, height: int) -> np.ndarray:

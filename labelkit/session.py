@@ -613,8 +613,7 @@ class ReviewSession:
         return reviews, final
 
     def _to_label(self, inst: Instance, w: int, h: int):
-        x0, y0, x1, y1 = inst.box
-        rel = _masks.xyxy_to_fo([x0, y0, x1, y1], w, h)[0]
+        rel = _masks.pixel_box_to_fo(*inst.box, w, h)
         if inst.source == "human":
             iou = None
         elif inst.orphan:

@@ -230,8 +230,8 @@ class ReviewStore:
             filepath=sample.filepath,
             width=int(width),
             height=int(height),
-            proposals=[d.copy() for d in (props.detections if props else [])],
-            labels=[d.copy() for d in (labels.detections if labels else [])],
+            proposals=[_copy_keep_id(d) for d in (props.detections if props else [])],
+            labels=[_copy_keep_id(d) for d in (labels.detections if labels else [])],
             review_status=sample["review_status"],
         )
 
@@ -376,6 +376,14 @@ class ReviewStore:
         view.set_values("reviewed_by", {i: who for i in ids}, key_field="id")
         view.set_values("reviewed_at", {i: now for i in ids}, key_field="id")
         return len(ids)
+
+
+def _copy_keep_id(det):
+    # Label.copy() (deepcopy) gives the copy a NEW id; reviews and proposal_id
+    # links need the stored one
+    c = det.copy()
+    c.id = det.id
+    return c
 
 
 def _utcnow() -> _dt.datetime:
