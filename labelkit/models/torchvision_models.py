@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -152,9 +153,12 @@ class TorchvisionProposer(Proposer):
         import torch
 
         out = []
-        for im in images:
-            t = torch.from_numpy(im).to(self.device, non_blocking=True)
-            out.append(t.permute(2, 0, 1).float().div_(255.0))
+        with warnings.catch_warnings():
+            # read_image's arrays are read-only; the tensor is only read (.float() copies)
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            for im in images:
+                t = torch.from_numpy(im).to(self.device, non_blocking=True)
+                out.append(t.permute(2, 0, 1).float().div_(255.0))
         return out
 
     def predict_raw(self, images, min_confidence=None) -> list:

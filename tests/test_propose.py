@@ -1,0 +1,373 @@
+"""propose(): batched pre-labeling into FiftyOne; resumable, never touches reviewed samples.
+
+Most tests use a small but real computer-vision "model" (Otsu threshold +
+connected components on scikit-image's coins photo) so they do not depend on
+torch speed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from badfiles import truncated
+from conftest import write_image
+
+import labelkit.models as lkm
+from labelkit import masks
+from labelkit.errors import ModelError, SchemaError
+from labelkit.imageio import read_image
+from labelkit.propose import ProposeSummary, propose
+
+N_IMAGES = 8
+
+
+def coin_finder(images):
+    """Otsu threshold + connected components: one "coin" per bright blob (>= 60 px)."""
+    from scipy import ndimage
+    from skimage.filters import threshold_otsu
+
+    out = []
+    for im in images:
+        gray = im.mean(axis=2)
+        on = gray > threshold_otsu(gray) if np.ptp(gray) > 0 else np.zeros(gray.shape, bool)
+        lab, _ = ndimage.label(on)
+        boxes, blobs, scores = [], [], []
+        for k, sl in enumerate(ndimage.find_objects(lab), start=1):
+            blob = lab == k
+            area = int(blob.sum())
+            if area < 60:
+                continue
+            boxes.append([sl[1].start, sl[0].start, sl[1].stop, sl[0].stop])
+            blobs.append(blob)
+            scores.append(min(1.0, area / 2500))
+        out.append({
+            "boxes": np.asarray(boxes, float).reshape(-1, 4),
+            "labels": ["coin"] * len(boxes),
+            "scores": np.asarray(scores),
+            "masks": np.asarray(blobs, bool).reshape(-1, *gray.shape),
+        })
+    return out
+
+
+@pytest.fixture
+def coin_model():
+    return lkm.from_callable(coin_finder, classes=["coin"], batch_size=2)
+
+
+@pytest.fixture
+def image_paths(tmp_path):
+    from skimage import data
+
+    coins = data.coins()
+    d = tmp_path / "coins"
+    d.mkdir()
+    paths = []
+    for i in range(N_IMAGES):
+        crop = coins[i * 6: i * 6 + 180, i * 10: i * 10 + 240]
+        paths.append(str(write_image(d / f"coins_{i}.png", crop)))
+    return paths
+
+
+def make_dataset(fo, name, paths):
+    ds = fo.Dataset(name)
+    ds.add_samples([fo.Sample(filepath=p) for p in paths], progress=False)
+    return ds
+
+
+@pytest.fixture
+def ds(fo, dataset_name, image_paths):
+    return make_dataset(fo, dataset_name, image_paths)
+
+
+def docs(ds):
+    """The raw database documents of a dataset, by id (what "changed nothing" compares)."""
+    return {d["_id"]: d for d in ds._sample_collection.find({})}
+
+
+def counts(ds, field="predictions"):
+    return dict(zip(ds.values("id"), ds.values(f"{field}.detections.id"), strict=True))
+
+
+# -------------------------------------------------------------------- basics
+
+
+def test_summary_counts_images_proposals_and_classes(ds, coin_model):
+    summary = propose(ds, coin_model, progress=False, min_confidence=0.0)
+    assert isinstance(summary, ProposeSummary)
+    assert (summary.total, summary.images, summary.skipped, summary.failed) == (N_IMAGES, N_IMAGES, 0, {})
+    written = sum(len(x) for x in ds.values("predictions.detections.id"))
+    assert summary.proposals == written > N_IMAGES
+    assert summary.per_class == {"coin": written}
+    assert summary.seconds > 0 and summary.images_per_s > 0
+    assert set(summary.timings) == {"decode", "model", "postprocess", "write", "other"}
+    assert sum(summary.timings.values()) == pytest.approx(summary.seconds, rel=0.05)
+
+
+def test_written_proposals_follow_the_schema(ds, coin_model):
+    propose(ds, coin_model, progress=False, min_confidence=0.2)
+    for sample in ds:
+        h, w = read_image(sample.filepath).shape[:2]
+        for d in sample.predictions.detections:
+            assert d.label == "coin" and d.confidence >= 0.2
+            assert d.review is None
+            assert all(0 <= v <= 1 for v in d.bounding_box)
+            x0, y0, x1, y1 = masks.pixel_box(d.bounding_box, w, h)
+            assert d.mask.dtype == bool and d.mask.shape == (y1 - y0, x1 - x0) and d.mask.any()
+
+
+def test_masks_match_the_models_full_image_masks(ds, coin_model):
+    propose(ds, coin_model, progress=False, min_confidence=0.0)
+    sample = ds.first()
+    img = read_image(sample.filepath)
+    raw = coin_finder([img])[0]
+    order = np.argsort(-raw["scores"], kind="stable")
+    got = [masks.detection_mask(d, img.shape[1], img.shape[0]) for d in sample.predictions.detections]
+    assert len(got) == len(order)
+    for g, i in zip(got, order, strict=True):
+        assert np.array_equal(g, raw["masks"][i])
+
+
+def test_min_confidence_drops_low_scores(ds, coin_model):
+    propose(ds, coin_model, progress=False, min_confidence=0.5)
+    confs = [c for cs in ds.values("predictions.detections.confidence") for c in cs]
+    assert confs and min(confs) >= 0.5
+
+
+def test_rerun_changes_nothing(ds, coin_model):
+    propose(ds, coin_model, progress=False)
+    before = docs(ds)
+    again = propose(ds, coin_model, progress=False)
+    assert (again.images, again.skipped_existing, again.proposals) == (0, N_IMAGES, 0)
+    assert docs(ds) == before
+
+
+def test_overwrite_replaces_unreviewed_proposals_without_duplicates(ds, coin_model):
+    propose(ds, coin_model, progress=False)
+    first = counts(ds)
+    summary = propose(ds, coin_model, progress=False, overwrite=True)
+    second = counts(ds)
+    assert summary.images == N_IMAGES
+    assert {k: len(v) for k, v in second.items()} == {k: len(v) for k, v in first.items()}
+    assert all(not set(first[k]) & set(second[k]) for k in first if first[k])  # replaced, new ids
+
+
+def test_overwrite_never_touches_reviewed_samples(ds, coin_model):
+    from labelkit.store import ReviewStore
+
+    propose(ds, coin_model, progress=False)
+    ids = ds.values("id")
+    store = ReviewStore(ds)
+    store.set_status([ids[0]], "done")
+    store.set_status([ids[1]], "skipped")
+    sample = ds[ids[2]]  # one proposal reviewed, sample not submitted yet
+    sample.predictions.detections[0]["review"] = "rejected"
+    sample.save()
+    before = docs(ds)
+    other = lkm.from_callable(lambda ims: [{"boxes": [[0, 0, 4, 4]], "labels": ["x"], "scores": [1.0]}
+                                           for _ in ims], ["x"])
+    summary = propose(ds, other, progress=False, overwrite=True)
+    after = docs(ds)
+    assert summary.skipped_reviewed == 3 and summary.images == N_IMAGES - 3
+    changed = {str(k) for k in before if before[k] != after[k]}
+    assert changed == set(ids[3:])
+
+
+def test_propose_on_a_view_only_touches_its_samples(ds, coin_model):
+    view = ds.limit(3)
+    summary = propose(view, coin_model, progress=False)
+    assert summary.total == summary.images == 3
+    assert sum(v is not None for v in ds.values("predictions")) == 3
+
+
+def test_dataset_name_is_accepted(ds, coin_model):
+    assert propose(ds.name, coin_model, progress=False).images == N_IMAGES
+
+
+def test_field_holding_another_label_type_is_refused(fo, ds, coin_model):
+    sample = ds.first()
+    sample["predictions"] = fo.Classification(label="x")
+    sample.save()
+    with pytest.raises(SchemaError, match="fo.Detections"):
+        propose(ds, coin_model, progress=False)
+
+
+def test_non_proposer_is_refused(ds):
+    with pytest.raises(ModelError, match="needs a proposer"):
+        propose(ds, lambda images: images, progress=False)
+
+
+# ------------------------------------------------------------ interruptions
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def test_interrupted_run_keeps_written_batches_and_rerun_completes(ds):
+    calls = {"n": 0}
+
+    def flaky(images):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Boom("model crashed")
+        return coin_finder(images)
+
+    model = lkm.from_callable(flaky, ["coin"])
+    with pytest.raises(Boom):
+        propose(ds, model, progress=False, batch_size=2, write_every=2)
+    done = [v is not None for v in ds.values("predictions")]
+    assert sum(done) == 4  # the two batches before the crash were written
+    summary = propose(ds, model, progress=False, batch_size=2, write_every=2)
+    assert (summary.images, summary.skipped_existing) == (N_IMAGES - 4, 4)
+    reference = lkm.from_callable(coin_finder, ["coin"])
+    expected = [len(d.detections) for d in reference.predict(
+        [read_image(p) for p in ds.values("filepath")], 0.3)]
+    assert [len(x) for x in ds.values("predictions.detections.id")] == expected
+    ids = [i for x in ds.values("predictions.detections.id") for i in x]
+    assert len(ids) == len(set(ids))
+
+
+# ------------------------------------------------------------ bad images
+
+
+def test_unreadable_image_is_reported_and_the_rest_proceed(fo, ds, coin_model, tmp_path, rng):
+    bad = truncated(tmp_path / "broken.png", rng.integers(0, 255, (64, 64, 3), np.uint8), "PNG", 0.5)
+    ds.add_sample(fo.Sample(filepath=str(bad)))
+    summary = propose(ds, coin_model, progress=False)
+    assert summary.images == N_IMAGES
+    assert list(summary.failed) == [str(bad)]
+    assert "truncated" in summary.failed[str(bad)]
+    sample = ds.match({"filepath": str(bad)}).first()
+    assert sample.predictions is None and "truncated" in sample["propose_error"]
+    assert "broken.png" in str(summary) and "truncated" in summary._repr_html_()
+
+
+def test_failed_image_is_retried_and_its_error_cleared_once_fixed(fo, ds, coin_model, tmp_path, rng):
+    bad = truncated(tmp_path / "broken.png", rng.integers(0, 255, (64, 64, 3), np.uint8), "PNG", 0.5)
+    ds.add_sample(fo.Sample(filepath=str(bad)))
+    propose(ds, coin_model, progress=False)
+    write_image(bad, rng.integers(0, 255, (64, 64, 3), np.uint8))
+    summary = propose(ds, coin_model, progress=False)
+    assert (summary.images, summary.failed) == (1, {})
+    sample = ds.match({"filepath": str(bad)}).first()
+    assert sample["propose_error"] is None and sample.predictions is not None
+
+
+# ------------------------------------------------------------ degenerate
+
+
+def test_empty_dataset(fo, dataset_name, coin_model):
+    summary = propose(fo.Dataset(dataset_name), coin_model, progress=False)
+    assert (summary.total, summary.images, summary.proposals, summary.failed) == (0, 0, 0, {})
+    assert "0 image(s)" in repr(summary)
+
+
+def test_images_without_detections_get_an_empty_field_and_are_not_redone(fo, dataset_name, tmp_path, coin_model):
+    paths = [str(write_image(tmp_path / f"blank{i}.png", np.full((30, 40, 3), 7, np.uint8))) for i in range(3)]
+    ds = make_dataset(fo, dataset_name, paths)
+    summary = propose(ds, coin_model, progress=False)
+    assert (summary.images, summary.proposals) == (3, 0)
+    assert ds.values("predictions.detections") == [[], [], []]
+    assert propose(ds, coin_model, progress=False).skipped_existing == 3
+
+
+def test_plain_proposer_with_only_predict_works(fo, ds):
+    class Plain:
+        classes = ["thing"]
+
+        def predict(self, images):
+            return [fo.Detections(detections=[
+                fo.Detection(label="thing", bounding_box=[0.1, 0.1, 0.2, 0.2], confidence=c)
+                for c in (0.9, 0.1)]) for _ in images]
+
+    summary = propose(ds, Plain(), progress=False, min_confidence=0.3)
+    assert summary.proposals == N_IMAGES
+    assert ds.first().predictions.detections[0].review is None
+
+
+def test_progress_bar_can_be_silenced(ds, coin_model, capsys):
+    propose(ds, coin_model, progress=False)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+
+
+def test_progress_bar_is_shown_by_default(ds, coin_model, capsys):
+    propose(ds, coin_model)
+    assert f"{N_IMAGES}/{N_IMAGES}" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ torch model
+
+
+def test_torch_proposer_runs_through_propose(ds):
+    from test_models import tiny_detector
+
+    model = lkm.from_torchvision(tiny_detector(), classes=["a", "b"], device="cpu")
+    summary = propose(ds.limit(2), model, progress=False, min_confidence=0.5)
+    assert summary.images == 2 and summary.proposals > 0 and summary.per_class.keys() == {"a"}
+    assert summary.timings["model"] > 0
+
+
+# ------------------------------------------------------------ CLI
+
+
+def test_cli_propose_imports_a_folder_and_prints_the_summary(fo, dataset_name, image_paths, tmp_path, capsys):
+    from test_models import _compact_proposer
+
+    from labelkit.cli import main
+
+    ckpt = lkm.save_checkpoint(_compact_proposer(), tmp_path / "tiny.pt")
+    folder = str(Path(image_paths[0]).parent)
+    rc = main(["propose", folder, "--model", str(ckpt), "--dataset", dataset_name, "--min-confidence", "0.5",
+               "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert f"{N_IMAGES} image(s) added" in out and "propose -> 'predictions'" in out
+    assert all(v is not None for v in fo.load_dataset(dataset_name).values("predictions"))
+
+
+def test_cli_propose_unknown_source_is_one_clear_error(capsys):
+    from labelkit.cli import main
+
+    assert main(["propose", "no-such-dataset-or-folder", "--model", "sample"]) == 2
+    assert "neither a folder/glob of images nor an existing dataset" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ sample model quality
+
+
+def test_sample_model_reaches_mask_ap50_on_known_val(fo, dataset_name):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from labelkit.data import load_images
+
+    ckpt = lkm.sample_data_dir() / "models" / "sample_maskrcnn.pt"
+    if not ckpt.is_file():
+        pytest.skip(f"{ckpt} is not built yet (sample_data/train_sample_model.py makes it)")
+    split = lkm.sample_data_dir() / "known-val"
+    ds = load_images(split / "images", name=dataset_name)
+    summary = propose(ds, lkm.sample(device="cpu"), min_confidence=0.05, progress=False)
+    assert summary.failed == {}
+    gt = COCO(str(split / "annotations.json"))
+    image_ids = {img["file_name"]: img["id"] for img in gt.dataset["images"]}
+    cat_ids = {c["name"]: c["id"] for c in gt.dataset["categories"]}
+    results = []
+    for sample in ds.select_fields(["predictions", "metadata"]):
+        w, h = sample.metadata.width, sample.metadata.height
+        for d in sample.predictions.detections:
+            results.append({
+                "image_id": image_ids[Path(sample.filepath).name],
+                "category_id": cat_ids[d.label],
+                "segmentation": masks.mask_to_rle(masks.detection_mask(d, w, h)),
+                "score": d.confidence,
+            })
+    assert results, "the sample model proposed nothing"
+    ev = COCOeval(gt, gt.loadRes(json.loads(json.dumps(results))), iouType="segm")
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    assert ev.stats[1] >= 0.8, f"mask AP50 {ev.stats[1]:.3f} < 0.8"
