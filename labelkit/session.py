@@ -30,6 +30,7 @@ in ``s.instances``), ``label``, ``confidence`` (None for human), ``state``
 exclusive ends, None when the mask is empty), ``crop`` (bool ``(y1-y0, x1-x0)``),
 ``full_mask()`` / ``mask`` (a new ``(H, W)`` bool array per call: draw from
 ``box``/``crop`` instead), ``area``, ``empty``, ``edits``, ``proposal_id``.
+Crops are read-only arrays shared with the undo history.
 
 Events (``Event`` is a named tuple, so ``event == ("sample", 3)`` works):
 ``("sample", index)`` a new sample is shown (redraw everything);
@@ -79,6 +80,9 @@ Semantics:
   IoU of final vs. original proposal, 1.0 when accepted unchanged) and ``edits``;
   or ``source="human"``, ``proposal_id=None``, ``proposal_iou=None``,
   ``edits >= 1`` (creating it is one edit). Labels keep their id across saves.
+  Labels already in the labels field are kept: without provenance they are human
+  instances (their stored ``edits``, else 0); a label pointing at a proposal that
+  is gone keeps its provenance. Nothing already stored is dropped by reopening.
 """
 
 from __future__ import annotations
@@ -142,6 +146,11 @@ class Instance:
     label_id: str | None = dataclasses.field(default=None, repr=False)
     stored_iou: float | None = dataclasses.field(default=None, repr=False)
     orphan: bool = dataclasses.field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # crops are shared with the undo history: never edit them in place
+        if self.crop.flags.writeable:
+            self.crop.flags.writeable = False
 
     @property
     def empty(self) -> bool:
@@ -482,7 +491,9 @@ class ReviewSession:
             lab = by_pid.get(p.id)
             if review == "rejected":
                 state = "rejected"
-                lab = None
+                if lab is not None:  # inconsistent (edited elsewhere): keep the label anyway
+                    rest.append(lab)
+                    lab = None
             elif lab is not None:
                 edits = int(_get_attr(lab, "edits", 0) or 0)
                 state = review if review in ("accepted", "edited") else ("edited" if edits else "accepted")

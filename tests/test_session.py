@@ -190,6 +190,11 @@ def test_instances_are_proposals_by_confidence_then_humans(session):
     assert {i.state for i in insts[:-1]} == {"pending"} and insts[-1].state == "new"
 
 
+def test_instance_crops_are_read_only(session):
+    with pytest.raises(ValueError):
+        session.instances[0].crop[0, 0] = True
+
+
 def test_instance_masks_are_full_resolution_and_match_proposals(session):
     inst = session.instances[k_of(session, "exact")]
     full = inst.full_mask()
@@ -664,6 +669,20 @@ def test_existing_ground_truth_without_provenance_is_a_human_instance(ds, fo):
     s.submit()
     (lab,) = gt(ds).ground_truth.detections
     assert lab.source == "human" and lab.proposal_id is None
+
+
+def test_label_of_a_vanished_proposal_is_kept_with_its_provenance(ds, fo):
+    s0 = ds.first()
+    lab = det(fo, _COINS[1][4], "coin")
+    lab["source"], lab["proposal_id"], lab["proposal_iou"], lab["edits"] = "proposal", "0" * 24, 0.75, 2
+    s0["ground_truth"] = fo.Detections(detections=[lab])
+    s0.save()
+    s = ReviewSession(ds)
+    last = s.instances[-1]
+    assert (last.source, last.state, last.proposal_id) == ("proposal", "edited", "0" * 24)
+    s.submit()
+    (out,) = gt(ds).ground_truth.detections
+    assert (out.id, out.proposal_id, out.proposal_iou, out.edits) == (lab.id, "0" * 24, 0.75, 2)
 
 
 def test_failed_write_keeps_state_and_sample(session, ds, monkeypatch):
