@@ -115,6 +115,25 @@ def _put_encoded(canvas, data: bytes, x: float = 0, y: float = 0) -> None:
         canvas.put_image_data(np.asarray(Image.open(io.BytesIO(data))), x, y)
 
 
+def _guard(method: Callable) -> Callable:
+    """Decorator for event handlers: review errors go to the status line in plain
+    words, never as a traceback (unexpected ones are logged with theirs)."""
+
+    def run(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except LabelkitError as exc:
+            self.set_status(str(exc), error=True)
+        except Exception as exc:  # noqa: BLE001 - a widget must keep working
+            logger.exception("labelkit widget error")
+            self.set_status(f"something went wrong: {type(exc).__name__}: {exc}", error=True)
+        return None
+
+    run.__name__ = method.__name__
+    run.__doc__ = method.__doc__
+    return run
+
+
 class Labeler(W.VBox):
     """Review model proposals in a notebook: accept, reject or fix instance masks.
 
@@ -197,12 +216,12 @@ class Labeler(W.VBox):
         self.canvas.layout.width = f"{self.canvas_width}px"
         self.canvas.layout.height = f"{self.canvas_height}px"
         self.canvas.add_class("labelkit-canvas")
-        self.canvas.on_mouse_down(self._guarded(self.handle_mouse_down))
-        self.canvas.on_mouse_move(self._guarded(self.handle_mouse_move))
-        self.canvas.on_mouse_up(self._guarded(self.handle_mouse_up))
-        self.canvas.on_mouse_out(self._guarded(self.handle_mouse_out))
-        self.canvas.on_mouse_wheel(self._guarded(self.handle_wheel))
-        self.canvas.on_key_down(self._guarded(self.handle_key))
+        self.canvas.on_mouse_down(self.handle_mouse_down)
+        self.canvas.on_mouse_move(self.handle_mouse_move)
+        self.canvas.on_mouse_up(self.handle_mouse_up)
+        self.canvas.on_mouse_out(self.handle_mouse_out)
+        self.canvas.on_mouse_wheel(self.handle_wheel)
+        self.canvas.on_key_down(self.handle_key)
         self.canvas.on_client_ready(self._guarded(self._resend))
 
         self._build_controls()
@@ -291,21 +310,10 @@ class Labeler(W.VBox):
 
     # =============================================================== error guard
     def _guarded(self, fn: Callable) -> Callable:
-        """Wrap a handler: review errors go to the status line in plain words, never
-        as a traceback (unexpected ones are logged with their traceback)."""
-
-        def run(*args, **kwargs):
-            try:
-                return fn(*args, **kwargs)
-            except LabelkitError as exc:
-                self.set_status(str(exc), error=True)
-            except Exception as exc:  # noqa: BLE001 - a widget must keep working
-                logger.exception("labelkit widget error")
-                self.set_status(f"something went wrong: {type(exc).__name__}: {exc}", error=True)
-            return None
-
-        run.__name__ = getattr(fn, "__name__", "handler")
-        return run
+        """``fn`` wrapped like the event handlers (see :func:`_guard`), for callbacks
+        of buttons, sliders and the canvas."""
+        wrapped = _guard(lambda _self, *args, **kwargs: fn(*args, **kwargs))
+        return lambda *args, **kwargs: wrapped(self, *args, **kwargs)
 
     def set_status(self, text: str, error: bool = False) -> None:
         """Show a one-line message under the canvas (errors in red)."""
@@ -388,7 +396,8 @@ class Labeler(W.VBox):
         self._update_progress()
         self._update_buttons()
         self.timings["show_ms"] = (time.perf_counter() - t0) * 1e3
-        self.set_status(f"sample {s.index + 1} of {len(s)}: {os.path.basename(path)}")
+        if self._image_error is None:
+            self.set_status(f"sample {s.index + 1} of {len(s)}: {os.path.basename(path)}")
 
     def _render_image(self) -> None:
         t0 = time.perf_counter()
@@ -688,6 +697,7 @@ class Labeler(W.VBox):
     def _image_point(self, cx: float, cy: float) -> tuple[float, float]:
         return self.vp.to_image(cx, cy)
 
+    @_guard
     def handle_mouse_down(self, cx: float, cy: float) -> None:
         """A press at canvas point ``(cx, cy)`` (ipycanvas ``on_mouse_down``)."""
         now = time.monotonic()
@@ -714,6 +724,7 @@ class Labeler(W.VBox):
         if tool in ("brush", "eraser"):
             self._draw_stroke_segment((cx, cy), (cx, cy))
 
+    @_guard
     def handle_mouse_move(self, cx: float, cy: float) -> None:
         """Pointer moved to canvas point ``(cx, cy)`` (ipycanvas ``on_mouse_move``)."""
         self._mouse = (cx, cy)
@@ -742,6 +753,7 @@ class Labeler(W.VBox):
             else:
                 d["pending_render"] = True
 
+    @_guard
     def handle_mouse_up(self, cx: float, cy: float) -> None:
         """Release at canvas point ``(cx, cy)`` (ipycanvas ``on_mouse_up``): finishes a
         click, a stroke, a box or a pan."""
@@ -777,6 +789,7 @@ class Labeler(W.VBox):
                 (x0, y0), (x1, y1) = (self._image_point(*d["start"]), self._image_point(cx, cy))
                 self.add_box([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)])
 
+    @_guard
     def handle_mouse_out(self, cx: float, cy: float) -> None:
         """The pointer left the canvas: finish a drag there (the release would be lost)."""
         if self._drag is not None:
@@ -784,6 +797,7 @@ class Labeler(W.VBox):
         self._mouse = None
         self._render_interaction()
 
+    @_guard
     def handle_wheel(self, dx: float, dy: float) -> None:
         """Wheel/trackpad scroll ``(deltaX, deltaY)``: zoom around the pointer."""
         if not dy:
@@ -868,6 +882,7 @@ class Labeler(W.VBox):
         )
 
     # ================================================================= keyboard
+    @_guard
     def handle_key(self, key: str, shift: bool = False, ctrl: bool = False, meta: bool = False) -> None:
         """A key press on the focused canvas (ipycanvas ``on_key_down``)."""
         s = self.session

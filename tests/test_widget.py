@@ -1,0 +1,541 @@
+"""The Labeler widget without a browser: real FiftyOne dataset, canvas events simulated
+by calling the handlers ipycanvas would call, assertions on session state, FiftyOne,
+the rendered overlay pixels and the bytes sent to the front end."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+W, H = 320, 240
+
+
+def _det(fo, label, box, conf, mask=None):
+    """A proposal with a full-box (or given) mask; ``box`` is absolute (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = box
+    m = np.ones((y1 - y0, x1 - x0), bool) if mask is None else mask
+    return fo.Detection(
+        label=label,
+        bounding_box=[x0 / W, y0 / H, (x1 - x0) / W, (y1 - y0) / H],
+        mask=m,
+        confidence=conf,
+    )
+
+
+@pytest.fixture
+def review_ds(fo, dataset_name, tmp_path, rng):
+    """Three 320x240 images; sample 0 has a big 'mug' (0.9) containing a small 'ball'
+    (0.8) and a low-confidence 'book' (0.2)."""
+    ds = fo.Dataset(dataset_name)
+    for i in range(3):
+        p = tmp_path / f"img{i}.png"
+        Image.fromarray(rng.integers(0, 255, (H, W, 3), dtype=np.uint8)).save(p)
+        s = fo.Sample(filepath=str(p), metadata=fo.ImageMetadata(width=W, height=H))
+        s["predictions"] = fo.Detections(
+            detections=[
+                _det(fo, "mug", (40, 40, 160, 160), 0.9),
+                _det(fo, "ball", (80, 80, 100, 100), 0.8),
+                _det(fo, "book", (200, 150, 260, 200), 0.2),
+            ]
+        )
+        ds.add_sample(s)
+    return ds
+
+
+@pytest.fixture
+def labeler(review_ds):
+    from labelkit.widgets import Labeler
+
+    lab = Labeler(review_ds, canvas_size=(640, 480))
+    yield lab
+    lab.close()
+
+
+def _ks(lab, label):
+    return [i.k for i in lab.session.instances if i.label == label]
+
+
+def click(lab, x, y):
+    """Press and release at image point (x, y)."""
+    cx, cy = lab.vp.to_canvas(x, y)
+    lab.handle_mouse_down(cx, cy)
+    lab.handle_mouse_up(cx, cy)
+
+
+def drag(lab, pts):
+    """Drag through image points."""
+    cs = [lab.vp.to_canvas(x, y) for x, y in pts]
+    lab.handle_mouse_down(*cs[0])
+    for c in cs[1:]:
+        lab.handle_mouse_move(*c)
+    lab.handle_mouse_up(*cs[-1])
+
+
+# ------------------------------------------------------------------- structure
+
+
+def test_labeler_is_a_box_with_the_session_and_three_canvas_layers(labeler):
+    import ipywidgets as widgets
+    from ipycanvas import MultiCanvas
+
+    from labelkit.session import ReviewSession
+
+    assert isinstance(labeler, widgets.Box)
+    assert isinstance(labeler.session, ReviewSession)
+    assert isinstance(labeler.canvas, MultiCanvas)
+    assert len(labeler.canvas._canvases) == 3
+
+
+def test_instance_list_shows_class_confidence_and_state(labeler):
+    texts = [t for t, _ in labeler._list.options]
+    assert any("mug" in t and "0.90" in t and "pending" in t for t in texts)
+    assert len(texts) == 3
+
+
+def test_progress_shows_n_of_total_reviewed(labeler):
+    assert labeler._progress.value == 0
+    assert labeler._progress.max == 3
+    assert "0 of 3 reviewed" in labeler._progress_label.value
+
+
+# ------------------------------------------------------------------- overlay
+
+
+def _canvas_px(lab, x, y):
+    cx, cy = lab.vp.to_canvas(x + 0.5, y + 0.5)
+    return int(cy), int(cx)
+
+
+def test_overlay_has_each_instance_colour_inside_its_mask_and_nothing_outside(labeler):
+    from labelkit.widgets.render import FILL_ALPHA, instance_color
+
+    ov = labeler.render_overlay_array()
+    assert ov.shape == (480, 640, 4)
+    mug, ball = _ks(labeler, "mug")[0], _ks(labeler, "ball")[0]
+    r, c = _canvas_px(labeler, 60, 130)  # inside mug only
+    assert tuple(ov[r, c]) == (*instance_color(mug), FILL_ALPHA["pending"])
+    r, c = _canvas_px(labeler, 90, 90)  # the small ball sits on top of the mug
+    assert tuple(ov[r, c]) == (*instance_color(ball), FILL_ALPHA["pending"])
+    r, c = _canvas_px(labeler, 300, 20)  # background
+    assert ov[r, c, 3] == 0
+
+
+def test_selected_instance_is_highlighted_with_a_white_outline(labeler):
+    from labelkit.widgets.render import SELECTED_FILL_ALPHA
+
+    mug = _ks(labeler, "mug")[0]
+    labeler.session.select(mug)
+    ov = labeler.render_overlay_array()
+    r, c = _canvas_px(labeler, 60, 130)
+    assert ov[r, c, 3] == SELECTED_FILL_ALPHA
+    r, c = _canvas_px(labeler, 40, 100)  # left edge column of the mug
+    assert tuple(ov[r, c]) == (255, 255, 255, 255)
+
+
+def test_rejected_instance_is_drawn_as_a_faint_grey_hatch(labeler):
+    mug = _ks(labeler, "mug")[0]
+    labeler.session.reject(mug)
+    ov = labeler.render_overlay_array()
+    cx0, cy0 = labeler.vp.to_canvas(45, 110)
+    patch = ov[int(cy0) : int(cy0) + 16, int(cx0) : int(cx0) + 16]
+    drawn = patch[..., 3] > 0
+    assert 0.1 < drawn.mean() < 0.5  # hatched, not filled
+    assert np.all(patch[drawn][:, :3] == 150)
+
+
+def test_confidence_slider_hides_proposals_below_it(labeler):
+    book = _ks(labeler, "book")[0]
+    r, c = _canvas_px(labeler, 230, 175)
+    assert labeler.render_overlay_array()[r, c, 3] > 0
+    labeler._conf.value = 0.5  # the slider drives session.min_confidence
+    assert labeler.session.min_confidence == pytest.approx(0.5)
+    assert labeler.session.instance(book).below_threshold
+    assert labeler.render_overlay_array()[r, c, 3] == 0
+
+
+def test_overlay_at_zoom_samples_the_full_resolution_mask(labeler):
+    # zoom on the ball: a 20 px square becomes ~ 20 * scale canvas px wide
+    labeler.session.select(None)
+    cx, cy = labeler.vp.to_canvas(90, 90)
+    labeler.zoom(4.0, cx, cy)
+    ov = labeler.render_overlay_array()
+    x0, _ = labeler.vp.to_canvas(80, 90)
+    x1, _ = labeler.vp.to_canvas(100, 90)
+    row = int(cy)
+    ball = _ks(labeler, "ball")[0]
+    from labelkit.widgets.render import instance_color
+
+    cols = np.flatnonzero(np.all(ov[row, :, :3] == instance_color(ball), axis=1))
+    assert cols.min() == pytest.approx(x0, abs=2)
+    assert cols.max() + 1 == pytest.approx(x1, abs=2)
+
+
+# ------------------------------------------------------------------ viewport
+
+
+@pytest.mark.parametrize("factor", [1.5, 4.0, 30.0])
+def test_zoom_keeps_the_image_point_under_the_cursor_fixed(factor):
+    from labelkit.widgets import Viewport
+
+    vp = Viewport(8000, 6000, 800, 560)
+    before = vp.to_image(300, 200)
+    vp.zoom_at(300, 200, factor)
+    assert vp.to_image(300, 200) == pytest.approx(before, abs=1e-6)
+    assert vp.scale == pytest.approx(vp.fit_scale * factor)
+
+
+def test_canvas_image_mapping_round_trips_after_zoom_and_pan():
+    from labelkit.widgets import Viewport
+
+    vp = Viewport(1920, 1080, 800, 560)
+    vp.zoom_at(100, 100, 3.0)
+    vp.pan(-50, 20)
+    for x, y in [(0, 0), (123.5, 456.25), (1919, 1079)]:
+        assert vp.to_image(*vp.to_canvas(x, y)) == pytest.approx((x, y))
+
+
+def test_fit_centres_the_image_and_pan_cannot_leave_it():
+    from labelkit.widgets import Viewport
+
+    vp = Viewport(400, 100, 800, 560)  # wide image: letterboxed top and bottom
+    x0, y0, x1, y1 = vp.visible_box()
+    assert (x0, x1) == pytest.approx((0, 400))
+    assert y0 == pytest.approx(-(y1 - y0 - 100) / 2)
+    assert not vp.pan(100, 100)  # nothing to pan at fit
+    vp.zoom_at(400, 280, 4)
+    vp.pan(-10_000, -10_000)
+    assert vp.visible_box()[2] == pytest.approx(400)
+
+
+def test_degenerate_sizes_are_rejected():
+    from labelkit.widgets import Viewport
+
+    with pytest.raises(ValueError, match="image size"):
+        Viewport(0, 10, 100, 100)
+
+
+# ----------------------------------------------------------- mouse and keys
+
+
+def test_click_selects_the_topmost_instance_under_the_cursor(labeler):
+    click(labeler, 90, 90)  # ball inside mug
+    assert labeler.session.selected == _ks(labeler, "ball")[0]
+    click(labeler, 50, 150)  # mug only
+    assert labeler.session.selected == _ks(labeler, "mug")[0]
+    click(labeler, 300, 10)  # background clears
+    assert labeler.session.selected is None
+
+
+def test_key_a_accepts_the_selected_proposal_and_r_rejects(labeler):
+    click(labeler, 90, 90)
+    labeler.handle_key("a")
+    ball = _ks(labeler, "ball")[0]
+    assert labeler.session.instance(ball).state == "accepted"
+    click(labeler, 50, 150)
+    labeler.handle_key("r")
+    assert labeler.session.instance(_ks(labeler, "mug")[0]).state == "rejected"
+
+
+def test_shift_a_accepts_all_pending_above_the_slider(labeler):
+    labeler._conf.value = 0.5
+    labeler.handle_key("A", shift=True)
+    states = {i.label: i.state for i in labeler.session.instances}
+    assert states == {"mug": "accepted", "ball": "accepted", "book": "pending"}
+
+
+def test_ctrl_z_undoes_and_ctrl_y_redoes(labeler):
+    click(labeler, 90, 90)
+    labeler.handle_key("a")
+    ball = _ks(labeler, "ball")[0]
+    labeler.handle_key("z", ctrl=True)
+    assert labeler.session.instance(ball).state == "pending"
+    labeler.handle_key("y", ctrl=True)
+    assert labeler.session.instance(ball).state == "accepted"
+    assert labeler._undo_btn.disabled is False
+
+
+def test_accept_without_a_selection_explains_in_the_status_line(labeler):
+    labeler.handle_key("a")
+    assert labeler.status_is_error
+    assert "select an instance" in labeler.status_text
+    assert "Traceback" not in labeler._status.value
+
+
+def test_review_errors_go_to_the_status_line_not_raised(labeler):
+    labeler.handle_key("p")
+    for x, y in [(10, 10), (20, 10)]:
+        click(labeler, x, y)
+    labeler.close_polygon()  # only 2 vertices
+    assert labeler.status_is_error and "at least 3 vertices" in labeler.status_text
+    labeler.current_class = None
+    labeler.handle_key("b")
+    drag(labeler, [(250, 30), (270, 40)])  # no class picked: session raises ReviewError
+    assert labeler.status_is_error and "label" in labeler.status_text
+
+
+def test_number_keys_pick_the_class(labeler):
+    classes = labeler.session.classes
+    labeler.handle_key("2")
+    assert labeler.current_class == classes[1]
+    labeler.handle_key("9")
+    assert labeler.status_is_error and "no class 9" in labeler.status_text
+
+
+def test_picking_a_class_relabels_the_selected_instance(labeler):
+    click(labeler, 90, 90)
+    labeler.current_class = "book"
+    ball = labeler.session.selected
+    assert labeler.session.instance(ball).label == "book"
+    assert labeler.session.instance(ball).state == "edited"
+
+
+def test_brush_drag_paints_the_selected_instance_at_full_resolution(labeler):
+    click(labeler, 90, 90)
+    ball = labeler.session.selected
+    labeler.zoom(2.0, *labeler.vp.to_canvas(100, 90))
+    area = labeler.session.instance(ball).area
+    labeler.handle_key("b")
+    labeler._radius.value = 4  # screen px
+    drag(labeler, [(100 + i, 90) for i in range(0, 21, 2)])
+    inst = labeler.session.instance(ball)
+    assert inst.state == "edited"
+    assert inst.area > area
+    m = inst.full_mask()
+    assert m[90, 115] and not m[90, 125]  # the stroke ends at x=120 (+ radius 1 image px)
+    assert inst.box[2] <= 123
+
+
+def test_brush_with_nothing_selected_draws_a_new_instance_of_the_picked_class(labeler):
+    labeler.handle_key("b")
+    labeler.handle_key("3")
+    drag(labeler, [(250, 30), (280, 30)])
+    new = labeler.session.instances[-1]
+    assert (new.source, new.state, new.label) == ("human", "new", labeler.session.classes[2])
+    assert labeler.session.selected == new.k
+
+
+def test_eraser_drag_removes_pixels(labeler):
+    click(labeler, 50, 150)
+    mug = labeler.session.selected
+    area = labeler.session.instance(mug).area
+    labeler.handle_key("e")
+    drag(labeler, [(45, 60), (45, 150)])
+    assert labeler.session.instance(mug).area < area
+    assert not labeler.session.instance(mug).full_mask()[100, 45]
+
+
+def test_polygon_clicks_then_enter_add_an_instance(labeler):
+    labeler.handle_key("p")
+    for x, y in [(200, 20), (300, 20), (300, 100)]:
+        click(labeler, x, y)
+    labeler.handle_key("Enter")
+    new = labeler.session.instances[-1]
+    assert new.source == "human"
+    assert new.full_mask()[30, 280]
+    assert labeler.session.index == 0  # Enter closed the polygon, it did not submit
+
+
+def test_polygon_double_click_closes_it(labeler):
+    labeler.handle_key("p")
+    for x, y in [(200, 20), (300, 20), (300, 100)]:
+        click(labeler, x, y)
+    click(labeler, 300, 100)  # second press at the same spot within 0.4 s
+    assert labeler.session.instances[-1].source == "human"
+    assert labeler._polygon == []
+
+
+def test_box_drag_adds_an_instance_inside_the_box(labeler):
+    labeler.handle_key("x")
+    drag(labeler, [(200, 20), (250, 50), (300, 100)])
+    new = labeler.session.instances[-1]
+    assert new.source == "human"
+    x0, y0, x1, y1 = new.box
+    assert x0 >= 199 and y0 >= 19 and x1 <= 302 and y1 <= 102
+
+
+def test_refine_clicks_go_to_the_session(labeler, monkeypatch):
+    calls = []
+    monkeypatch.setattr(labeler.session, "refine", lambda k, positive=(), negative=(): calls.append((k, positive, negative)))
+    click(labeler, 50, 150)
+    mug = labeler.session.selected
+    labeler.handle_key("g")
+    click(labeler, 60, 60)
+    labeler.handle_key("g")  # flips to negative
+    click(labeler, 10, 10)
+    assert calls[-1][0] == mug
+    assert calls[-1][1] == [pytest.approx((60.5, 60.5), abs=0.6)]
+    assert calls[-1][2] == [pytest.approx((10.5, 10.5), abs=0.6)]
+
+
+def test_tab_cycles_through_instances(labeler):
+    seen = []
+    for _ in range(4):
+        labeler.handle_key("Tab")
+        seen.append(labeler.session.selected)
+    assert seen[:3] == [0, 1, 2] and seen[3] == 0
+    labeler.handle_key("Tab", shift=True)
+    assert labeler.session.selected == 2
+
+
+def test_arrow_keys_move_between_samples(labeler):
+    labeler.handle_key("ArrowRight")
+    assert labeler.session.index == 1
+    labeler.handle_key("ArrowLeft")
+    assert labeler.session.index == 0
+
+
+def test_wheel_zooms_around_the_pointer(labeler):
+    labeler.handle_mouse_move(100, 120)
+    before = labeler.vp.to_image(100, 120)
+    labeler.handle_wheel(0, -240)
+    assert labeler.vp.zoom > 1.5
+    assert labeler.vp.to_image(100, 120) == pytest.approx(before)
+    labeler.handle_key("0")
+    assert labeler.vp.zoom == 1.0
+
+
+def test_select_drag_pans_the_zoomed_view(labeler):
+    labeler.zoom(3.0)
+    ox = labeler.vp.ox
+    labeler.handle_mouse_down(300, 200)
+    labeler.handle_mouse_move(250, 200)
+    labeler.handle_mouse_up(200, 200)
+    assert labeler.vp.ox == pytest.approx(ox + 100 / labeler.vp.scale)
+    assert labeler.session.selected is None  # a drag is not a click
+
+
+# --------------------------------------------------------- saving to FiftyOne
+
+
+def test_enter_submits_to_fiftyone_with_provenance_and_moves_on(labeler, review_ds):
+    click(labeler, 90, 90)
+    labeler.handle_key("a")  # ball accepted unchanged
+    click(labeler, 50, 150)
+    labeler.handle_key("b")
+    drag(labeler, [(160, 100), (175, 100)])  # mug painted -> edited
+    labeler.handle_key("Enter")
+    assert labeler.session.index == 1
+    assert labeler._progress.value == 1
+
+    review_ds.reload()
+    s = review_ds.first()
+    assert s.review_status == "done"
+    by_label = {d.label: d for d in s.ground_truth.detections}
+    assert set(by_label) == {"ball", "mug"}
+    assert by_label["ball"].source == "proposal" and by_label["ball"].proposal_iou == 1.0
+    assert by_label["mug"].edits >= 1 and by_label["mug"].proposal_iou < 1.0
+    reviews = {d.label: d.review for d in s.predictions.detections}
+    assert reviews == {"ball": "accepted", "mug": "edited", "book": "rejected"}
+
+
+def test_s_skips_the_sample(labeler, review_ds):
+    labeler.handle_key("s")
+    review_ds.reload()
+    assert review_ds.first().review_status == "skipped"
+    assert labeler.session.index == 1
+
+
+# ----------------------------------------------------------- what is sent
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Every (command, buffers) the canvas manager sends."""
+    import ipycanvas.canvas as ic
+
+    out = []
+    monkeypatch.setattr(ic._CANVAS_MANAGER, "send", lambda content, buffers=None: out.append((content, buffers or [])))
+    return out
+
+
+def _images(sent):
+    """Decoded images among the sent buffers."""
+    got = []
+    for _, buffers in sent:
+        for b in buffers[1:]:
+            data = bytes(b)
+            if data[:4] in (b"\x89PNG", b"\xff\xd8\xff\xe0", b"\xff\xd8\xff\xdb") or data[:2] == b"\xff\xd8":
+                got.append((data[:4], Image.open(io.BytesIO(data))))
+    return got
+
+
+def test_pixels_travel_as_binary_png_and_jpeg_buffers_at_canvas_size(review_ds, sent):
+    from labelkit.widgets import Labeler
+
+    Labeler(review_ds, canvas_size=(640, 480))
+    imgs = _images(sent)
+    kinds = {k[:2] for k, _ in imgs}
+    assert b"\xff\xd8" in kinds and b"\x89P" in kinds
+    assert all(im.size == (640, 480) for _, im in imgs)
+    # the JSON part is a small command list, no base64 image text
+    for content, buffers in sent:
+        cmd = bytes(buffers[0]) if buffers else json.dumps(content).encode()
+        assert len(cmd) < 4000
+
+
+def test_a_big_image_is_shown_from_a_reduced_decode_and_never_sent_full_size(fo, dataset_name, tmp_path, sent, monkeypatch):
+    from labelkit.widgets import Labeler
+
+    big = np.zeros((3000, 4000, 3), np.uint8)
+    big[:, :2000] = (200, 30, 30)
+    p = tmp_path / "big.jpg"
+    Image.fromarray(big).save(p, quality=80)
+    ds = fo.Dataset(dataset_name)
+    ds.add_sample(fo.Sample(filepath=str(p), metadata=fo.ImageMetadata(width=4000, height=3000)))
+    lab = Labeler(ds, proposals="predictions", labels="ground_truth", classes=["a"], canvas_size=(800, 600))
+    full_reads = []
+    orig = lab.session.image
+    monkeypatch.setattr(lab.session, "image", lambda: full_reads.append(1) or orig())
+    lab._show_sample()
+    assert full_reads == []  # fit view: the DCT-reduced preview is enough
+    assert lab._src.levels[0].array.shape[1] <= 1000
+    lab.zoom(30.0, 200, 300)  # deep zoom: the full image is needed now
+    assert full_reads == [1]
+    assert all(im.size == (800, 600) for _, im in _images(sent))
+    # the visible part is the red left half at this zoom point
+    _, last = [x for x in _images(sent) if x[0][:2] == b"\xff\xd8"][-1]
+    assert np.asarray(last)[300, 10, 0] > 150
+
+
+def test_a_reconnecting_browser_gets_the_cached_layers_again(labeler, sent):
+    labeler._resend()
+    assert len(_images(sent)) == 2
+
+
+def test_unreadable_image_is_reported_in_the_status_line(fo, dataset_name, tmp_path):
+    from labelkit.widgets import Labeler
+
+    p = tmp_path / "broken.jpg"
+    p.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    ds = fo.Dataset(dataset_name)
+    ds.add_sample(fo.Sample(filepath=str(p), metadata=fo.ImageMetadata(width=50, height=40)))
+    lab = Labeler(ds, proposals="predictions", labels="ground_truth", classes=["a"])
+    assert lab.status_is_error
+    assert "broken.jpg" in lab.status_text
+
+
+def test_open_app_launches_in_the_background_and_shows_a_link(labeler, monkeypatch):
+    import labelkit.widgets.app as app
+
+    class FakeSession:
+        url = "http://localhost:5151/datasets/x"
+        sample_id = None
+
+    launched = []
+
+    def fake_launch(samples, sample_id=None, auto=True):
+        launched.append((sample_id, auto))
+        return FakeSession()
+
+    monkeypatch.setattr(app, "_SESSIONS", {})
+    real = app.open_in_app
+    threads = []
+    monkeypatch.setattr(app, "open_in_app", lambda *a, **k: threads.append(real(*a, launch=fake_launch, **k)) or threads[-1])
+    labeler.open_app()
+    threads[0].join(5)
+    assert launched == [(labeler.session.sample_id, False)]
+    assert f"id={labeler.session.sample_id}" in labeler._app_link.value
