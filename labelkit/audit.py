@@ -66,11 +66,15 @@ override with ``time_per_action``), ``time_from_scratch_s = final_instances x
 draw`` and ``time_with_model_s = accepted x accept + edited x edit + rejected x
 reject + missed x add``; ``time_saved_s`` is the difference and
 ``time_saved_share`` its share of the from-scratch time. The default ``draw``
-of 30 s is deliberately below the 79 s per polygon instance that COCO reports
-(Lin et al. 2014, "Microsoft COCO: Common Objects in Context", Sec. 4.3: 22
-worker-hours per 1,000 segmentations, crowd workers), since a single annotator
-with brush/polygon tools on familiar objects is faster; a larger ``draw`` only
-makes the model look more useful. ``edit`` 8 s is a few brush/eraser strokes;
+of 30 s per instance mask sits between two published figures: COCO's crowd
+workers needed "over 22 worker hours per 1,000 segmentations" with polygons,
+about 79 s per instance (Lin et al. 2014, "Microsoft COCO: Common Objects in
+Context", arXiv:1405.0312), and interactive segmentation re-annotated COCO
+masks about 3x faster than polygon drawing, i.e. ~26 s (Benenson, Popov,
+Ferrari 2019, "Large-scale interactive object segmentation with human
+annotators", arXiv:1903.10830). labelkit's brush/polygon/click-to-refine tools
+are of the second kind; a larger ``draw`` only makes the model look more
+useful. ``edit`` 8 s is a few brush/eraser strokes or a class change;
 ``accept`` and ``reject`` 1 s are one key press after looking.
 
 Uncertainty: percentile bootstrap over **images** (images are resampled with
@@ -102,6 +106,7 @@ per class in ``per_class["suggested_confidence"]``).
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import types
@@ -561,6 +566,9 @@ def _gt_records(coll, proposals: str, labels: str, iou: float, accept_iou: float
             "some proposals or labels have no instance mask: matched with box IoU instead of mask IoU"
         )
     key = f"lkaudit_{uuid.uuid4().hex[:10]}"
+    quiet = logging.getLogger("fiftyone.utils.eval")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # no "Evaluating detections..." in the middle of a report
     try:
         coll.evaluate_detections(
             proposals,
@@ -578,6 +586,7 @@ def _gt_records(coll, proposals: str, labels: str, iou: float, accept_iou: float
             + [f"{labels}.detections.{a}" for a in ("id", "label", key, f"{key}_iou", "iscrowd")]
         )
     finally:
+        quiet.setLevel(level)
         if key in coll._dataset.list_evaluations():
             coll._dataset.delete_evaluation(key)
     ids, p_lab, p_conf, p_ev, p_mid, p_miou, g_id, g_lab, g_ev, g_iou, g_crowd = vals
@@ -715,14 +724,21 @@ def _bootstrap(sums: np.ndarray, times, confidence: float, n_boot: int, seed: in
     return out
 
 
-def suggest_threshold(conf, tp, n_final: int, target_precision: float = 0.9) -> dict:
+def suggest_threshold(
+    conf, tp, n_final: int, target_precision: float = 0.9, min_kept: int = 1
+) -> dict:
     """The lowest confidence threshold whose surviving proposals keep precision >= target.
+
+    Precision of the top few proposals is noise, so only thresholds that keep at
+    least ``min_kept`` proposals are considered (:func:`audit` passes
+    ``min_instances``).
 
     Args:
         conf: proposal confidences (NaN: unknown, left out).
         tp: whether each proposal was a true positive.
         n_final: final instances (the recall denominator).
         target_precision: the precision to keep.
+        min_kept: the fewest proposals a threshold may keep.
 
     Returns:
         dict with ``confidence`` (the threshold, None if none reaches the target or
@@ -749,15 +765,21 @@ def suggest_threshold(conf, tp, n_final: int, target_precision: float = 0.9) -> 
         out["note"] = "no proposal has a confidence" if n_all else "no proposals"
         return out
     c, t = conf[ok], tp[ok]
+    if len(c) < min_kept:
+        out["note"] = f"too few proposals with a confidence ({len(c)}; need >= {min_kept:g})"
+        return out
     order = np.argsort(-c, kind="stable")
     c, t = c[order], t[order]
     cum_tp = np.cumsum(t)
     kept = np.arange(1, len(c) + 1)
     last_of_value = np.r_[c[1:] != c[:-1], True]  # thresholds keep ties together
     prec = cum_tp / kept
-    good = np.flatnonzero(last_of_value & (prec >= target_precision))
+    good = np.flatnonzero(last_of_value & (prec >= target_precision) & (kept >= min_kept))
     if good.size == 0:
-        out["note"] = f"no confidence threshold reaches precision {target_precision:g}"
+        out["note"] = (
+            f"no confidence threshold keeping >= {min_kept:g} proposals reaches precision "
+            f"{target_precision:g}"
+        )
         return out
     i = int(good[-1])
     out.update(
@@ -843,6 +865,7 @@ def _build_report(sample_ids, props, labs, times, limits, confidence, n_boot, se
             sel["tp"].to_numpy(bool),
             row["final_instances"],
             limits["target_precision"],
+            int(limits["min_instances"]),
         )
         row["suggested_confidence"] = (
             float("nan") if sugg["confidence"] is None else sugg["confidence"]

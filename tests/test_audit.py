@@ -332,8 +332,16 @@ def test_threshold_suggestion_is_the_lowest_confidence_keeping_target_precision(
     assert suggest_threshold(conf, [0] * 10, 10, 0.9)["confidence"] is None
 
 
-def test_report_carries_a_threshold_suggestion(report):
-    s = report.threshold_suggestion
+def test_threshold_suggestion_ignores_thresholds_keeping_too_few_proposals():
+    conf = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
+    tp = [1, 1, 0, 1, 0, 1]  # precision 1.0 only for the top two
+    assert suggest_threshold(conf, tp, 6, 0.9, min_kept=1)["confidence"] == 0.8
+    s = suggest_threshold(conf, tp, 6, 0.9, min_kept=3)
+    assert s["confidence"] is None and "keeping >= 3" in s["note"]
+
+
+def test_report_carries_a_threshold_suggestion(reviewed):
+    s = lk.audit(reviewed, n_boot=0, thresholds={"min_instances": 5}).threshold_suggestion
     # TPs at 0.95, 0.9, 0.85, 0.8, 0.7 then dog H (0.6, IoU 0.4) and cat D (0.3): 5/5 down to 0.7
     assert s["confidence"] == pytest.approx(0.7) and s["precision"] == 1.0
 
@@ -505,6 +513,59 @@ def test_ground_truth_mode_agrees_with_pycocotools(coins_report, coins):
 def test_explicit_ground_truth_mode_on_reviewed_labels_ignores_provenance(reviewed):
     r = lk.audit(reviewed, mode="ground_truth", n_boot=0)
     assert r.mode == "ground_truth" and r.n_images == 4  # every sample counts
+
+
+@pytest.fixture(scope="module")
+def tiny_gt(module_name):
+    """One image of plain ground truth: cat (exact proposal), a crowd region (with a
+    proposal on it), a donut the model never proposes, with a dog proposal on it."""
+    import fiftyone as fo
+
+    ds = fo.Dataset(module_name(), persistent=True)
+    cat, crowd, donut = _rect(0, 0, 10, 10), _rect(20, 0, 40, 20), _rect(40, 30, 60, 46)
+    gts = [fo.Detection(label="cat", bounding_box=full_to_crop(m)[0], mask=full_to_crop(m)[1]) for m in (cat, crowd)]
+    gts[1]["iscrowd"] = 1
+    gts.append(fo.Detection(label="donut", bounding_box=full_to_crop(donut)[0], mask=full_to_crop(donut)[1]))
+    props = [_proposal(fo, "cat", cat, 0.9), _proposal(fo, "cat", crowd, 0.8), _proposal(fo, "dog", donut, 0.7)]
+    ds.add_sample(fo.Sample(filepath="/nonexistent/tiny.png", ground_truth=fo.Detections(detections=gts),
+                            predictions=fo.Detections(detections=props)))
+    return lk.audit(ds, n_boot=0)
+
+
+def test_ground_truth_mode_lists_a_class_the_model_never_proposed(tiny_gt):
+    donut = tiny_gt.per_class.loc["donut"]
+    assert (donut["proposals"], donut["final_instances"], donut["missed"], donut["recall"]) == (0, 1, 1, 0.0)
+
+
+def test_ground_truth_matching_is_classwise(tiny_gt):
+    dog = tiny_gt.per_class.loc["dog"]  # right place, wrong class: rejected, and the donut is missed
+    assert (dog["proposals"], dog["rejected"], dog["final_instances"]) == (1, 1, 0)
+
+
+def test_ground_truth_crowd_regions_are_not_counted(tiny_gt):
+    cat = tiny_gt.per_class.loc["cat"]
+    assert (cat["proposals"], cat["accepted"], cat["final_instances"], cat["missed"]) == (1, 1, 1, 0)
+    assert any("crowd" in n for n in tiny_gt.notes)
+
+
+def test_ground_truth_without_masks_falls_back_to_box_iou(fo, dataset_name):
+    ds = fo.Dataset(dataset_name)
+    ds.add_sample(fo.Sample(
+        filepath="/nonexistent/boxes.png",
+        ground_truth=fo.Detections(detections=[fo.Detection(label="cat", bounding_box=[0.1, 0.1, 0.4, 0.4])]),
+        predictions=fo.Detections(detections=[fo.Detection(label="cat", bounding_box=[0.1, 0.1, 0.4, 0.4],
+                                                           confidence=0.9)]),
+    ))
+    r = lk.audit(ds, n_boot=0)
+    assert r.overall["accepted"] == 1 and r.overall["missed"] == 0
+    assert any("box IoU" in n for n in r.notes)
+
+
+def test_lk_audit_stays_callable_after_importing_the_module(reviewed):
+    import labelkit.audit as module
+
+    assert callable(lk.audit)
+    assert isinstance(lk.audit(reviewed, n_boot=0), module.AuditReport)
 
 
 # ------------------------------------------------------------------------- display
