@@ -21,6 +21,7 @@ FiftyOne's batched ``set_values``, never per-sample ``save()`` loops.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import getpass
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -357,10 +358,43 @@ class ReviewStore:
         field = field or self.proposals
         if not values:
             return 0
-        self.dataset.set_values(field, dict(values), key_field="id")
+        raw = self._serialize_detections(field, values)
+        if raw is not None:
+            # pre-serialized documents: FiftyOne writes them as-is in one bulk write
+            # (its per-value validation and list serialization cost ~20x more)
+            self.dataset.set_values(field, raw, key_field="id", validate=False)
+        else:
+            self.dataset.set_values(field, dict(values), key_field="id")
         if field == self.proposals:
             self._declare_attrs()
         return len(values)
+
+    def _serialize_detections(self, field: str, values: Mapping[str, object]) -> dict | None:
+        """``fo.Detections`` values -> their MongoDB documents (each ``Detection``
+        serialized by FiftyOne itself), or None when the fast path does not apply
+        (other value types, a field not declared as ``fo.Detections``, or
+        detection attributes not declared in the schema)."""
+        fo = _fo()
+        schema = self.dataset.get_field_schema(flat=True)
+        f = schema.get(field)
+        if getattr(f, "document_type", None) is not fo.Detections:
+            return None
+        declared = {k.rsplit(".", 1)[1] for k in schema if k.startswith(f"{field}.detections.")}
+        out: dict = {}
+        for sid, dets in values.items():
+            if dets is None:
+                out[sid] = None
+                continue
+            if type(dets) is not fo.Detections or set(dets._data) - {"_cls", "detections"}:
+                return None
+            docs = []
+            for det in dets._data["detections"] or []:  # _data: no mongoengine dereferencing
+                if type(det) is not fo.Detection or not set(det._dynamic_fields) <= declared:
+                    return None
+                doc = _detection_doc(det)
+                docs.append(det.to_mongo() if doc is None else doc)
+            out[sid] = {"_cls": "Detections", "detections": docs}
+        return out
 
     def set_status(self, sample_ids: Iterable[str], status: str | None, reviewed_by: str | None = None) -> int:
         """Bulk-set ``review_status`` (and who/when) for many samples in one write."""
@@ -384,6 +418,71 @@ def _copy_keep_id(det):
     c = det.copy()
     c.id = det.id
     return c
+
+
+_PRIMITIVES = (str, int, float, bool, type(None))
+_DETECTION_KEYS = {"id", "_cls", "tags", "attributes", "label", "bounding_box", "mask", "confidence",
+                   "mask_path", "index"}
+
+
+def _serialize_array(array) -> bytes:
+    """FiftyOne's array encoding (``.npy`` bytes, zlib-compressed; read back by
+    ``fiftyone.core.utils.deserialize_numpy_array``), built faster: cached ``.npy``
+    headers and zlib level 1 (masks compress almost as well, 2-3x faster)."""
+    import zlib
+
+    import numpy as np
+
+    array = np.ascontiguousarray(array)
+    header = _npy_header(np.lib.format.dtype_to_descr(array.dtype), tuple(array.shape))
+    return zlib.compress(header + array.tobytes(), 1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _npy_header(descr, shape: tuple) -> bytes:
+    import io
+
+    import numpy as np
+
+    with io.BytesIO() as buf:
+        np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": shape})
+        return buf.getvalue()
+
+
+def _detection_doc(det) -> dict | None:
+    """The MongoDB document FiftyOne's ``Detection.to_mongo()`` makes, built directly
+    (~10x faster); None when the detection has anything unusual (attributes,
+    non-primitive dynamic values), in which case FiftyOne serializes it."""
+    import numpy as np
+    from bson import Binary, ObjectId
+
+    data = det._data
+    if data.get("attributes") or data.get("_cls") != "Detection":
+        return None
+    doc = {"_id": ObjectId(data["id"]), "_cls": "Detection", "attributes": {}, "tags": list(data.get("tags") or [])}
+    for key, value in data.items():
+        if key in ("id", "_cls", "tags", "attributes"):
+            continue
+        if key in _DETECTION_KEYS:
+            if value is None:  # declared fields: None is not stored
+                continue
+            if key == "mask":
+                if not isinstance(value, np.ndarray):
+                    return None
+                doc["mask"] = Binary(_serialize_array(value))
+            elif key == "bounding_box":
+                doc["bounding_box"] = [float(v) for v in value]
+            elif key == "confidence":
+                doc["confidence"] = float(value)
+            elif isinstance(value, _PRIMITIVES):
+                doc[key] = value
+            else:
+                return None
+        elif isinstance(value, _PRIMITIVES):  # dynamic attribute (None is stored)
+            doc[key] = value
+        else:
+            return None
+    return doc
 
 
 def _utcnow() -> _dt.datetime:

@@ -371,3 +371,29 @@ def test_sample_model_reaches_mask_ap50_on_known_val(fo, dataset_name):
     ev.accumulate()
     ev.summarize()
     assert ev.stats[1] >= 0.8, f"mask AP50 {ev.stats[1]:.3f} < 0.8"
+
+
+# ------------------------------------------------------------ bulk write path
+
+
+def test_bulk_write_stores_what_fiftyones_own_serialization_stores(fo, ds, rng):
+    from labelkit.store import ReviewStore
+
+    def make():
+        dets = [
+            fo.Detection(label="a", bounding_box=[0.1, 0.2, 0.3, 0.4], mask=rng.random((5, 7)) > 0.5,
+                         confidence=0.75, review=None),
+            fo.Detection(label="b", bounding_box=[0.5, 0.5, 0.1, 0.1], review=None),  # box only
+            fo.Detection(label="c", bounding_box=[0.0, 0.0, 1.0, 1.0], mask=np.ones((2, 2), bool),
+                         confidence=0.5, review=None, note="undeclared"),  # falls back to FiftyOne
+        ]
+        return fo.Detections(detections=dets)
+
+    ids = ds.values("id")[:2]
+    values = {ids[0]: make(), ids[1]: fo.Detections()}
+    ReviewStore.for_proposals(ds, "fast").write_proposals(values, field="fast")
+    ds.add_sample_field("slow", fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
+    ds.set_values("slow", values, key_field="id")
+    fast, slow = ds.select(ids).values("fast"), ds.select(ids).values("slow")
+    assert [f.to_dict() for f in fast] == [s.to_dict() for s in slow]
+    assert fast[0].detections[0].mask.dtype == bool
