@@ -108,6 +108,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import sys
 import types
 import uuid
@@ -145,7 +146,17 @@ RECOMMENDATIONS = ("automate", "review-only", "label by hand", "not enough data"
 OUTCOMES = ("accepted", "edited", "rejected")
 
 # per-image sums, the unit of the bootstrap
-_STATS = ("proposals", "accepted", "edited", "rejected", "iou_sum", "tp", "final", "missed", "relabeled")
+_STATS = (
+    "proposals",
+    "accepted",
+    "edited",
+    "rejected",
+    "iou_sum",
+    "tp",
+    "final",
+    "missed",
+    "relabeled",
+)
 _S = {name: i for i, name in enumerate(_STATS)}
 
 #: Rates that get a bootstrap interval (``<name>_lo`` / ``<name>_hi``).
@@ -361,7 +372,9 @@ def audit(
     assumptions = {
         "mode": chosen,
         "counted_samples": (
-            "samples with review_status == 'done'" if chosen == "review" else "all samples of the collection"
+            "samples with review_status == 'done'"
+            if chosen == "review"
+            else "all samples of the collection"
         ),
         "iou": float(iou),
         "accept_iou": float(accept_iou) if chosen == "ground_truth" else None,
@@ -402,9 +415,12 @@ def _merge(what: str, defaults: Mapping, overrides: Mapping | None) -> dict:
     for k, v in dict(overrides or {}).items():
         if k not in defaults:
             raise LabelkitError(f"{what}: unknown key {k!r}; valid keys: {', '.join(defaults)}")
-        if v is not None and (not isinstance(v, (int, float)) or v < 0):
+        if v is None and defaults[k] is None:
+            out[k] = None
+            continue
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v >= 0:
             raise LabelkitError(f"{what}[{k!r}] must be a number >= 0, got {v!r}")
-        out[k] = None if v is None else float(v)
+        out[k] = float(v)
     return out
 
 
@@ -486,7 +502,8 @@ def _review_records(coll, proposals: str | None, labels: str, iou: float):
     if proposals:
         paths += [f"{proposals}.detections.{a}" for a in ("id", "label", "confidence", "review")]
     paths += [
-        f"{labels}.detections.{a}" for a in ("label", "source", "proposal_id", "proposal_iou", "edits")
+        f"{labels}.detections.{a}"
+        for a in ("label", "source", "proposal_id", "proposal_iou", "edits")
     ]
     vals = view.values(paths)
     ids = vals[0]
@@ -498,15 +515,24 @@ def _review_records(coll, proposals: str | None, labels: str, iou: float):
         p_ids = p_lab = p_conf = p_rev = [None] * n
         l_lab, l_src, l_pid, l_iou, l_edits = vals[1:6]
 
-    prow: dict[str, list] = {k: [] for k in ("sample_id", "label", "confidence", "outcome", "iou", "tp")}
-    lrow: dict[str, list] = {k: [] for k in ("sample_id", "label", "origin", "proposal_label", "iou", "tp")}
+    prow: dict[str, list] = {
+        k: [] for k in ("sample_id", "label", "confidence", "outcome", "iou", "tp")
+    }
+    lrow: dict[str, list] = {
+        k: [] for k in ("sample_id", "label", "origin", "proposal_label", "iou", "tp")
+    }
     for i in range(n):
         sid = ids[i]
         pids = p_ids[i] or []
         plabels = dict(zip(pids, p_lab[i] or [], strict=True))
         linked: dict[str, tuple] = {}
         for lab, src, pid, piou, ed in zip(
-            l_lab[i] or [], l_src[i] or [], l_pid[i] or [], l_iou[i] or [], l_edits[i] or [], strict=True
+            l_lab[i] or [],
+            l_src[i] or [],
+            l_pid[i] or [],
+            l_iou[i] or [],
+            l_edits[i] or [],
+            strict=True,
         ):
             from_prop = src == "proposal" and pid is not None and pid in plabels
             plabel = plabels.get(pid) if from_prop else None
@@ -519,7 +545,9 @@ def _review_records(coll, proposals: str | None, labels: str, iou: float):
             lrow["proposal_label"].append(plabel)
             lrow["iou"].append(_f(piou) if from_prop else float("nan"))
             lrow["tp"].append(tp)
-        for pid, lab, conf, rev in zip(pids, p_lab[i] or [], p_conf[i] or [], p_rev[i] or [], strict=True):
+        for pid, lab, conf, rev in zip(
+            pids, p_lab[i] or [], p_conf[i] or [], p_rev[i] or [], strict=True
+        ):
             link = linked.get(pid)
             if rev in OUTCOMES:
                 outcome = rev
@@ -549,7 +577,9 @@ def _review_records(coll, proposals: str | None, labels: str, iou: float):
 def _labels_without_masks(coll, labels: str) -> int:
     from fiftyone import ViewField as F
 
-    missing = coll.filter_labels(labels, ~F("mask").exists() & ~F("mask_path").exists(), only_matches=True)
+    missing = coll.filter_labels(
+        labels, ~F("mask").exists() & ~F("mask_path").exists(), only_matches=True
+    )
     return missing.count(f"{labels}.detections")
 
 
@@ -582,7 +612,10 @@ def _gt_records(coll, proposals: str, labels: str, iou: float, accept_iou: float
         )
         vals = coll.values(
             ["id"]
-            + [f"{proposals}.detections.{a}" for a in ("label", "confidence", key, f"{key}_id", f"{key}_iou")]
+            + [
+                f"{proposals}.detections.{a}"
+                for a in ("label", "confidence", key, f"{key}_id", f"{key}_iou")
+            ]
             + [f"{labels}.detections.{a}" for a in ("id", "label", key, f"{key}_iou", "iscrowd")]
         )
     finally:
@@ -590,14 +623,23 @@ def _gt_records(coll, proposals: str, labels: str, iou: float, accept_iou: float
         if key in coll._dataset.list_evaluations():
             coll._dataset.delete_evaluation(key)
     ids, p_lab, p_conf, p_ev, p_mid, p_miou, g_id, g_lab, g_ev, g_iou, g_crowd = vals
-    prow: dict[str, list] = {k: [] for k in ("sample_id", "label", "confidence", "outcome", "iou", "tp")}
-    lrow: dict[str, list] = {k: [] for k in ("sample_id", "label", "origin", "proposal_label", "iou", "tp")}
+    prow: dict[str, list] = {
+        k: [] for k in ("sample_id", "label", "confidence", "outcome", "iou", "tp")
+    }
+    lrow: dict[str, list] = {
+        k: [] for k in ("sample_id", "label", "origin", "proposal_label", "iou", "tp")
+    }
     n_crowd = n_crowd_props = 0
     for i, sid in enumerate(ids):
         crowd = {gid for gid, c in zip(g_id[i] or [], g_crowd[i] or [], strict=True) if c}
         n_crowd += len(crowd)
         for lab, conf, ev, mid, miou in zip(
-            p_lab[i] or [], p_conf[i] or [], p_ev[i] or [], p_mid[i] or [], p_miou[i] or [], strict=True
+            p_lab[i] or [],
+            p_conf[i] or [],
+            p_ev[i] or [],
+            p_mid[i] or [],
+            p_miou[i] or [],
+            strict=True,
         ):
             if ev == "tp" and mid in crowd:
                 n_crowd_props += 1
@@ -613,7 +655,9 @@ def _gt_records(coll, proposals: str, labels: str, iou: float, accept_iou: float
             prow["outcome"].append(outcome)
             prow["iou"].append(v)
             prow["tp"].append(ev == "tp")
-        for gid, lab, ev, giou in zip(g_id[i] or [], g_lab[i] or [], g_ev[i] or [], g_iou[i] or [], strict=True):
+        for gid, lab, ev, giou in zip(
+            g_id[i] or [], g_lab[i] or [], g_ev[i] or [], g_iou[i] or [], strict=True
+        ):
             if gid in crowd:
                 continue
             lrow["sample_id"].append(sid)
@@ -810,13 +854,21 @@ def _recommend(row: Mapping, limits: Mapping) -> tuple[str, str]:
             f"(need >= {limits['min_instances']:g})"
         )
     a_lo, r_lo = row["accepted_rate_lo"], row["recall_lo"]
-    if ok(a_lo) and ok(r_lo) and a_lo >= limits["automate_accepted_lo"] and r_lo >= limits["automate_recall_lo"]:
+    if (
+        ok(a_lo)
+        and ok(r_lo)
+        and a_lo >= limits["automate_accepted_lo"]
+        and r_lo >= limits["automate_recall_lo"]
+    ):
         return "automate", (
             f"accepted unchanged >= {a_lo:.0%} and recall >= {r_lo:.0%} (CI lower bounds)"
         )
     u_hi, r_hi = row["useful_rate_hi"], row["recall_hi"]
     if ok(r_hi) and r_hi < limits["hand_recall_hi"]:
-        return "label by hand", f"the model finds at most {r_hi:.0%} of the objects (recall CI upper bound)"
+        return (
+            "label by hand",
+            f"the model finds at most {r_hi:.0%} of the objects (recall CI upper bound)",
+        )
     if ok(u_hi) and u_hi < limits["hand_useful_hi"]:
         return "label by hand", f"at most {u_hi:.0%} of the proposals are kept (CI upper bound)"
     if row["proposals"] == 0:
@@ -873,7 +925,9 @@ def _build_report(sample_ids, props, labs, times, limits, confidence, n_boot, se
         row["recommendation"], row["reason"] = _recommend(row, limits)
         rows.append((cname, row, sugg))
     per_class = pd.DataFrame(
-        [r for _, r, _ in rows[:-1]], index=pd.Index(classes, name="class"), columns=list(rows[-1][1])
+        [r for _, r, _ in rows[:-1]],
+        index=pd.Index(classes, name="class"),
+        columns=list(rows[-1][1]),
     )
     overall = dict(rows[-1][1])
     suggestion = rows[-1][2]

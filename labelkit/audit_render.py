@@ -50,8 +50,19 @@ def _rows(report) -> list[tuple[str, dict, bool]]:
 
 
 _HEAD = (
-    "class", "images", "proposals", "accepted", "edited", "rejected", "final", "missed",
-    "precision", "recall", "mean IoU", "time saved", "recommendation",
+    "class",
+    "images",
+    "proposals",
+    "accepted",
+    "edited",
+    "rejected",
+    "final",
+    "missed",
+    "precision",
+    "recall",
+    "mean IoU",
+    "time saved",
+    "recommendation",
 )
 
 
@@ -177,24 +188,35 @@ def make_figure(report):
     y = np.arange(len(names))
     left = np.zeros(len(names))
     for o in ("accepted", "edited", "rejected"):
-        share = np.array([r[o] / r["proposals"] if r["proposals"] else 0.0 for _, r in pc.iterrows()])
+        share = np.array(
+            [r[o] / r["proposals"] if r["proposals"] else 0.0 for _, r in pc.iterrows()]
+        )
         ax1.barh(y, share, left=left, height=0.6, color=_COLORS[o], label=o)
         left += share
     for i, (_, r) in enumerate(pc.iterrows()):
         text = f"missed {r['missed']}" if r["proposals"] else f"no proposals, missed {r['missed']}"
         ax1.text(1.02, i, text, va="center", fontsize=8, color="#444")
-    ax1.set_yticks(y, [f"{n} ({r['proposals']})" for n, (_, r) in zip(names, pc.iterrows(), strict=True)])
+    ax1.set_yticks(
+        y, [f"{n} ({r['proposals']})" for n, (_, r) in zip(names, pc.iterrows(), strict=True)]
+    )
     ax1.set_xlim(0, 1.35)
     ax1.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
     ax1.set_xlabel("share of proposals")
     ax1.set_title("Acceptance by class (n proposals)", fontsize=10)
     if names:
         ax1.set_ylim(len(names) - 0.4, -0.6)  # first class on top
-    fig.legend(*ax1.get_legend_handles_labels(), loc="outside upper center", ncols=3, fontsize=8,
-               frameon=False)
+    fig.legend(
+        *ax1.get_legend_handles_labels(),
+        loc="outside upper center",
+        ncols=3,
+        fontsize=8,
+        frameon=False,
+    )
 
     # 2. IoU of edited proposals vs their final label
-    edited = props.loc[props["outcome"] == "edited", "iou"].dropna().to_numpy() if len(props) else []
+    edited = (
+        props.loc[props["outcome"] == "edited", "iou"].dropna().to_numpy() if len(props) else []
+    )
     a = report.assumptions
     if len(edited):
         ax2.hist(edited, bins=np.linspace(0, 1, 21), color=_COLORS["edited"], edgecolor="white")
@@ -233,7 +255,9 @@ def make_figure(report):
             bottom += share
         prec = np.divide(
             np.bincount(idx, weights=tp.astype(float), minlength=len(centers)),
-            counts, out=np.full(len(centers), np.nan), where=counts > 0,
+            counts,
+            out=np.full(len(centers), np.nan),
+            where=counts > 0,
         )
         ax3.plot(centers, prec, "k.-", lw=1)
         for c, n in zip(centers, counts, strict=True):
@@ -242,13 +266,26 @@ def make_figure(report):
         s = report.threshold_suggestion
         if s.get("confidence") is not None:
             ax3.axvline(s["confidence"], color="#1f4fbf", lw=1.5)
-            ax3.text(s["confidence"], 0.03, f" keep >= {s['confidence']:.2f}\n (precision >= "
-                     f"{s['target_precision']:g})", color="#1f4fbf", fontsize=7, va="bottom",
-                     bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1})
+            ax3.text(
+                s["confidence"],
+                0.03,
+                f" keep >= {s['confidence']:.2f}\n (precision >= {s['target_precision']:g})",
+                color="#1f4fbf",
+                fontsize=7,
+                va="bottom",
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1},
+            )
         ax3.set_xlim(edges[0], edges[-1])
         ax3.set_ylim(0, 1.12)
     else:
-        ax3.text(0.5, 0.5, "proposals have no confidence", ha="center", va="center", transform=ax3.transAxes)
+        ax3.text(
+            0.5,
+            0.5,
+            "proposals have no confidence",
+            ha="center",
+            va="center",
+            transform=ax3.transAxes,
+        )
     ax3.set_xlabel("proposal confidence")
     ax3.set_ylabel("share in bin (bars), precision (line)", fontsize=8)
     ax3.set_title("Acceptance by confidence (n per bin on top)", fontsize=10)
@@ -304,7 +341,9 @@ def _row_html(name: str, r: dict, is_all: bool) -> str:
         _cell_html(_num(r["precision"]), _ci_num(r["precision_lo"], r["precision_hi"])),
         _cell_html(_num(r["recall"]), _ci_num(r["recall_lo"], r["recall_hi"])),
         _cell_html(_num(r["mean_iou"])),
-        _cell_html(_pct(r["time_saved_share"]), _ci_pct(r["time_saved_share_lo"], r["time_saved_share_hi"])),
+        _cell_html(
+            _pct(r["time_saved_share"]), _ci_pct(r["time_saved_share_lo"], r["time_saved_share_hi"])
+        ),
         f'<td class="rec r-{rec.replace(" ", "-")}" title="{_html.escape(str(r["reason"]))}">'
         f"{_html.escape(rec)}</td>",
     ]
@@ -334,6 +373,6 @@ def render_html(report, plots: bool = True, full_page: bool = False) -> str:
         return fragment
     title = _html.escape(f"labelkit audit: {report.dataset}")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{title}</title></head><body>\n{fragment}\n</body></html>\n"
     )

@@ -35,7 +35,9 @@ def _proposal(fo, label, mask, conf):
 
 
 def _from_proposal(p, iou=1.0, edits=0, label=None):
-    return make_label(label or p.label, p.bounding_box, p.mask, "proposal", p.id, iou, edits, p.confidence)
+    return make_label(
+        label or p.label, p.bounding_box, p.mask, "proposal", p.id, iou, edits, p.confidence
+    )
 
 
 def _human(label, mask):
@@ -72,7 +74,12 @@ def reviewed(module_name):
 
     ds = fo.Dataset(module_name(), persistent=True)
     ds.add_samples(
-        [fo.Sample(filepath=f"/nonexistent/img{i}.png", metadata=fo.ImageMetadata(width=W, height=H)) for i in range(4)]
+        [
+            fo.Sample(
+                filepath=f"/nonexistent/img{i}.png", metadata=fo.ImageMetadata(width=W, height=H)
+            )
+            for i in range(4)
+        ]
     )
     store = ReviewStore(ds)
     ids = store.sample_ids()
@@ -95,13 +102,23 @@ def reviewed(module_name):
     store.save_review(
         ids[0],
         {a.id: "accepted", b.id: "accepted", c.id: "edited", d.id: "rejected"},
-        [_from_proposal(a), _from_proposal(b), _from_proposal(c, 0.8, 3), _human("cat", _rect(5, 30, 15, 40))],
+        [
+            _from_proposal(a),
+            _from_proposal(b),
+            _from_proposal(c, 0.8, 3),
+            _human("cat", _rect(5, 30, 15, 40)),
+        ],
     )
     f, g, h = ds[ids[1]].predictions.detections
     store.save_review(
         ids[1],
         {f.id: "accepted", g.id: "accepted", h.id: "edited"},
-        [_from_proposal(f), _from_proposal(g), _from_proposal(h, 0.4, 5), _human("fox", _rect(2, 30, 12, 44))],
+        [
+            _from_proposal(f),
+            _from_proposal(g),
+            _from_proposal(h, 0.4, 5),
+            _human("fox", _rect(2, 30, 12, 44)),
+        ],
     )
     store.save_review(ids[2], {}, [])
     (lp,) = ds[ids[3]].predictions.detections
@@ -137,10 +154,37 @@ def test_overall_counts_and_rates_match_the_known_review(report):
 @pytest.mark.parametrize(
     "cls, expected",
     [
-        ("cat", dict(n_images=2, proposals=4, accepted=3, edited=0, rejected=1, final_instances=4, missed=1,
-                     precision=3 / 4, recall=3 / 4, mean_iou=1.0)),
-        ("dog", dict(n_images=2, proposals=3, accepted=1, edited=2, rejected=0, final_instances=3, missed=0,
-                     precision=2 / 3, recall=2 / 3, mean_iou=(1.0 + 0.8 + 0.4) / 3, edited_iou_median=0.6)),
+        (
+            "cat",
+            dict(
+                n_images=2,
+                proposals=4,
+                accepted=3,
+                edited=0,
+                rejected=1,
+                final_instances=4,
+                missed=1,
+                precision=3 / 4,
+                recall=3 / 4,
+                mean_iou=1.0,
+            ),
+        ),
+        (
+            "dog",
+            dict(
+                n_images=2,
+                proposals=3,
+                accepted=1,
+                edited=2,
+                rejected=0,
+                final_instances=3,
+                missed=0,
+                precision=2 / 3,
+                recall=2 / 3,
+                mean_iou=(1.0 + 0.8 + 0.4) / 3,
+                edited_iou_median=0.6,
+            ),
+        ),
     ],
 )
 def test_per_class_counts_and_rates(report, cls, expected):
@@ -151,7 +195,12 @@ def test_per_class_counts_and_rates(report, cls, expected):
 
 def test_class_only_in_labels_is_listed_with_zero_proposals_and_its_misses(report):
     fox = report.per_class.loc["fox"]
-    assert (fox["proposals"], fox["final_instances"], fox["missed"], fox["recall"]) == (0, 1, 1, 0.0)
+    assert (fox["proposals"], fox["final_instances"], fox["missed"], fox["recall"]) == (
+        0,
+        1,
+        1,
+        0.0,
+    )
     assert math.isnan(fox["accepted_rate"]) and math.isnan(fox["precision"])
     assert list(report.per_class.index) == ["cat", "dog", "fox"]
 
@@ -182,6 +231,51 @@ def test_unknown_time_assumption_is_an_error(reviewed):
         lk.audit(reviewed, time_per_action={"polygon": 10})
 
 
+@pytest.fixture(scope="module")
+def quirks(module_name):
+    """One done image: dog P1 relabelled to cat (edited, mask unchanged); P2 and P3 with
+    no ``review`` recorded: P2 linked by an unchanged final label, P3 not linked."""
+    import fiftyone as fo
+
+    ds = fo.Dataset(module_name(), persistent=True)
+    ds.add_sample(fo.Sample(filepath="/nonexistent/q.png"))
+    store = ReviewStore(ds)
+    sid = ds.first().id
+    store.write_proposals(
+        {
+            sid: fo.Detections(
+                detections=[
+                    _proposal(fo, "dog", _rect(0, 0, 10, 10), 0.9),
+                    _proposal(fo, "bird", _rect(20, 0, 30, 10), 0.8),
+                    _proposal(fo, "bird", _rect(40, 0, 50, 10), 0.7),
+                ]
+            )
+        }
+    )
+    p1, p2, _ = ds[sid].predictions.detections
+    store.save_review(
+        sid, {p1.id: "edited"}, [_from_proposal(p1, 1.0, 1, label="cat"), _from_proposal(p2)]
+    )
+    return lk.audit(ds, n_boot=0)
+
+
+def test_relabelled_proposal_is_edited_and_not_found_for_either_class(quirks):
+    dog, cat = quirks.per_class.loc["dog"], quirks.per_class.loc["cat"]
+    assert (dog["proposals"], dog["edited"], dog["tp"]) == (1, 1, 0)
+    assert (
+        cat["proposals"],
+        cat["final_instances"],
+        cat["relabeled"],
+        cat["missed"],
+        cat["recall"],
+    ) == (0, 1, 1, 0, 0)
+
+
+def test_proposals_without_recorded_review_are_inferred_from_the_final_labels(quirks):
+    bird = quirks.per_class.loc["bird"]
+    assert (bird["proposals"], bird["accepted"], bird["rejected"], bird["tp"]) == (2, 1, 1, 1)
+
+
 # ----------------------------------------------------------------------- error cases
 
 
@@ -196,7 +290,9 @@ def test_no_reviewed_sample_is_a_clear_error(fo, dataset_name, mode):
     ds = fo.Dataset(dataset_name)
     ds.add_sample(fo.Sample(filepath="/nonexistent/a.png"))
     store = ReviewStore(ds)
-    store.write_proposals({ds.first().id: fo.Detections(detections=[_proposal(fo, "cat", _rect(0, 0, 5, 5), 0.9)])})
+    store.write_proposals(
+        {ds.first().id: fo.Detections(detections=[_proposal(fo, "cat", _rect(0, 0, 5, 5), 0.9)])}
+    )
     with pytest.raises(LabelkitError, match="review_status 'done'.*lk.Labeler"):
         lk.audit(ds, mode=mode)
 
@@ -218,7 +314,11 @@ def _synthetic(fo, name, n_images, p_accept, seed=1, per_image=3, human_per_imag
     for i in range(n_images):
         props, labels = [], []
         for _ in range(per_image):
-            p = fo.Detection(label="cat", bounding_box=[0.1, 0.1, 0.2, 0.2], confidence=float(rng.uniform(0.3, 1)))
+            p = fo.Detection(
+                label="cat",
+                bounding_box=[0.1, 0.1, 0.2, 0.2],
+                confidence=float(rng.uniform(0.3, 1)),
+            )
             accepted = rng.random() < p_accept
             p["review"] = "accepted" if accepted else "rejected"
             props.append(p)
@@ -255,7 +355,9 @@ def test_interval_brackets_the_point_estimate(small_and_large):
 
 
 def test_interval_narrows_with_more_images(small_and_large):
-    small, large = (r.overall["accepted_rate_hi"] - r.overall["accepted_rate_lo"] for r in small_and_large)
+    small, large = (
+        r.overall["accepted_rate_hi"] - r.overall["accepted_rate_lo"] for r in small_and_large
+    )
     assert 0.15 < small  # 60 proposals in 20 images: an honest, wide range
     assert large < 0.6 * small  # ~1/sqrt(10) in theory
 
@@ -268,15 +370,24 @@ def test_interval_of_200_images_covers_the_true_rate(small_and_large):
 def test_bootstrap_is_reproducible_with_a_seed(reviewed):
     a = lk.audit(reviewed, n_boot=300, seed=7).overall
     b = lk.audit(reviewed, n_boot=300, seed=7).overall
-    assert (a["accepted_rate_lo"], a["accepted_rate_hi"]) == (b["accepted_rate_lo"], b["accepted_rate_hi"])
+    assert (a["accepted_rate_lo"], a["accepted_rate_hi"]) == (
+        b["accepted_rate_lo"],
+        b["accepted_rate_hi"],
+    )
 
 
 # -------------------------------------------------------------------- recommendations
 
 
 def _row(**kw):
-    base = dict(proposals=100, final_instances=100, accepted_rate_lo=0.6, recall_lo=0.6,
-                useful_rate_hi=0.9, recall_hi=0.9)
+    base = dict(
+        proposals=100,
+        final_instances=100,
+        accepted_rate_lo=0.6,
+        recall_lo=0.6,
+        useful_rate_hi=0.9,
+        recall_hi=0.9,
+    )
     base.update(kw)
     return base
 
@@ -289,9 +400,21 @@ def _row(**kw):
         (_row(accepted_rate_lo=0.89, recall_lo=0.95), "review-only"),  # lower bound just short
         (_row(useful_rate_hi=0.45), "label by hand"),
         (_row(recall_hi=0.3), "label by hand"),
-        (_row(proposals=0, final_instances=40, accepted_rate_lo=float("nan"), useful_rate_hi=float("nan"),
-              recall_lo=0.0, recall_hi=0.0), "label by hand"),  # a class the model never knew
-        (_row(proposals=12, final_instances=15, accepted_rate_lo=1.0, recall_lo=1.0), "not enough data"),
+        (
+            _row(
+                proposals=0,
+                final_instances=40,
+                accepted_rate_lo=float("nan"),
+                useful_rate_hi=float("nan"),
+                recall_lo=0.0,
+                recall_hi=0.0,
+            ),
+            "label by hand",
+        ),  # a class the model never knew
+        (
+            _row(proposals=12, final_instances=15, accepted_rate_lo=1.0, recall_lo=1.0),
+            "not enough data",
+        ),
     ],
 )
 def test_recommendation_thresholds(row, expected):
@@ -352,7 +475,9 @@ def test_report_carries_a_threshold_suggestion(reviewed):
 def _shift(m, dx, dy):
     out = np.zeros_like(m)
     h, w = m.shape
-    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = m[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    out[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = m[
+        max(-dy, 0) : h - max(dy, 0), max(-dx, 0) : w - max(dx, 0)
+    ]
     return out
 
 
@@ -371,7 +496,7 @@ def _background_boxes(objects, n, size=12):
     out = []
     for y in range(0, h - size, size):
         for x in range(0, w - size, size):
-            if not objects[y:y + size, x:x + size].any() and len(out) < n:
+            if not objects[y : y + size, x : x + size].any() and len(out) < n:
                 out.append(_rect(x, y, x + size, y + size, w, h))
     return out
 
@@ -425,9 +550,16 @@ def coins(module_name, tmp_path_factory):
             filepath=path,
             metadata=fo.ImageMetadata(width=img.shape[1], height=img.shape[0]),
             ground_truth=fo.Detections(
-                detections=[fo.Detection(label="coin", bounding_box=full_to_crop(g)[0], mask=full_to_crop(g)[1]) for g in gts]
+                detections=[
+                    fo.Detection(
+                        label="coin", bounding_box=full_to_crop(g)[0], mask=full_to_crop(g)[1]
+                    )
+                    for g in gts
+                ]
             ),
-            predictions=fo.Detections(detections=[_proposal(fo, "coin", p, float(next(conf))) for p in props]),
+            predictions=fo.Detections(
+                detections=[_proposal(fo, "coin", p, float(next(conf))) for p in props]
+            ),
         )
         ds.add_sample(s)
         full[s.id] = (gts, props, [det.confidence for det in s.predictions.detections])
@@ -448,7 +580,10 @@ def test_ground_truth_mode_simulates_the_review(coins_report, coins):
     _, _, plan = coins
     o = coins_report.overall
     assert (o["accepted"], o["edited"], o["rejected"], o["missed"]) == (
-        plan["accept"], plan["edit"], plan["reject"], plan["missed"]
+        plan["accept"],
+        plan["edit"],
+        plan["reject"],
+        plan["missed"],
     )
     assert o["tp"] == plan["accept"] + plan["edit"]
     assert o["final_instances"] == o["tp"] + o["missed"]
@@ -474,17 +609,29 @@ def test_ground_truth_mode_agrees_with_pycocotools(coins_report, coins):
     for img_id, (gts, props, confs) in enumerate(full.values(), start=1):
         h, w = gts[0].shape
         images.append({"id": img_id, "width": w, "height": h})
-        for m, is_gt, score in [(g, True, None) for g in gts] + [(p, False, c) for p, c in zip(props, confs, strict=True)]:
+        for m, is_gt, score in [(g, True, None) for g in gts] + [
+            (p, False, c) for p, c in zip(props, confs, strict=True)
+        ]:
             rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
-            ann = {"id": len(gt_anns) + len(dt_anns) + 1, "image_id": img_id, "category_id": 1,
-                   "segmentation": rle, "area": float(mask_utils.area(rle)),
-                   "bbox": list(mask_utils.toBbox(rle)), "iscrowd": 0}
+            ann = {
+                "id": len(gt_anns) + len(dt_anns) + 1,
+                "image_id": img_id,
+                "category_id": 1,
+                "segmentation": rle,
+                "area": float(mask_utils.area(rle)),
+                "bbox": list(mask_utils.toBbox(rle)),
+                "iscrowd": 0,
+            }
             if is_gt:
                 gt_anns.append(ann)
             else:
                 dt_anns.append({**ann, "score": score})
     gt = COCO()
-    gt.dataset = {"images": images, "annotations": gt_anns, "categories": [{"id": 1, "name": "coin"}]}
+    gt.dataset = {
+        "images": images,
+        "annotations": gt_anns,
+        "categories": [{"id": 1, "name": "coin"}],
+    }
     with contextlib.redirect_stdout(io.StringIO()):
         gt.createIndex()
         dt = gt.loadRes(dt_anns)
@@ -499,9 +646,13 @@ def test_ground_truth_mode_agrees_with_pycocotools(coins_report, coins):
         for d_id, g_id in zip(e["dtIds"], e["dtMatches"][0], strict=True):
             if g_id > 0:
                 tp += 1
-                matched_ious.append(mask_utils.iou(
-                    [ev.cocoDt.anns[d_id]["segmentation"]], [ev.cocoGt.anns[int(g_id)]["segmentation"]], [0]
-                )[0, 0])
+                matched_ious.append(
+                    mask_utils.iou(
+                        [ev.cocoDt.anns[d_id]["segmentation"]],
+                        [ev.cocoGt.anns[int(g_id)]["segmentation"]],
+                        [0],
+                    )[0, 0]
+                )
     o = coins_report.overall
     assert o["tp"] == tp
     assert o["precision"] == pytest.approx(tp / len(dt_anns))
@@ -523,39 +674,74 @@ def tiny_gt(module_name):
 
     ds = fo.Dataset(module_name(), persistent=True)
     cat, crowd, donut = _rect(0, 0, 10, 10), _rect(20, 0, 40, 20), _rect(40, 30, 60, 46)
-    gts = [fo.Detection(label="cat", bounding_box=full_to_crop(m)[0], mask=full_to_crop(m)[1]) for m in (cat, crowd)]
+    gts = [
+        fo.Detection(label="cat", bounding_box=full_to_crop(m)[0], mask=full_to_crop(m)[1])
+        for m in (cat, crowd)
+    ]
     gts[1]["iscrowd"] = 1
-    gts.append(fo.Detection(label="donut", bounding_box=full_to_crop(donut)[0], mask=full_to_crop(donut)[1]))
-    props = [_proposal(fo, "cat", cat, 0.9), _proposal(fo, "cat", crowd, 0.8), _proposal(fo, "dog", donut, 0.7)]
-    ds.add_sample(fo.Sample(filepath="/nonexistent/tiny.png", ground_truth=fo.Detections(detections=gts),
-                            predictions=fo.Detections(detections=props)))
+    gts.append(
+        fo.Detection(
+            label="donut", bounding_box=full_to_crop(donut)[0], mask=full_to_crop(donut)[1]
+        )
+    )
+    props = [
+        _proposal(fo, "cat", cat, 0.9),
+        _proposal(fo, "cat", crowd, 0.8),
+        _proposal(fo, "dog", donut, 0.7),
+    ]
+    ds.add_sample(
+        fo.Sample(
+            filepath="/nonexistent/tiny.png",
+            ground_truth=fo.Detections(detections=gts),
+            predictions=fo.Detections(detections=props),
+        )
+    )
     return lk.audit(ds, n_boot=0)
 
 
 def test_ground_truth_mode_lists_a_class_the_model_never_proposed(tiny_gt):
     donut = tiny_gt.per_class.loc["donut"]
-    assert (donut["proposals"], donut["final_instances"], donut["missed"], donut["recall"]) == (0, 1, 1, 0.0)
+    assert (donut["proposals"], donut["final_instances"], donut["missed"], donut["recall"]) == (
+        0,
+        1,
+        1,
+        0.0,
+    )
 
 
 def test_ground_truth_matching_is_classwise(tiny_gt):
-    dog = tiny_gt.per_class.loc["dog"]  # right place, wrong class: rejected, and the donut is missed
+    dog = tiny_gt.per_class.loc[
+        "dog"
+    ]  # right place, wrong class: rejected, and the donut is missed
     assert (dog["proposals"], dog["rejected"], dog["final_instances"]) == (1, 1, 0)
 
 
 def test_ground_truth_crowd_regions_are_not_counted(tiny_gt):
     cat = tiny_gt.per_class.loc["cat"]
-    assert (cat["proposals"], cat["accepted"], cat["final_instances"], cat["missed"]) == (1, 1, 1, 0)
+    assert (cat["proposals"], cat["accepted"], cat["final_instances"], cat["missed"]) == (
+        1,
+        1,
+        1,
+        0,
+    )
     assert any("crowd" in n for n in tiny_gt.notes)
 
 
 def test_ground_truth_without_masks_falls_back_to_box_iou(fo, dataset_name):
     ds = fo.Dataset(dataset_name)
-    ds.add_sample(fo.Sample(
-        filepath="/nonexistent/boxes.png",
-        ground_truth=fo.Detections(detections=[fo.Detection(label="cat", bounding_box=[0.1, 0.1, 0.4, 0.4])]),
-        predictions=fo.Detections(detections=[fo.Detection(label="cat", bounding_box=[0.1, 0.1, 0.4, 0.4],
-                                                           confidence=0.9)]),
-    ))
+    ds.add_sample(
+        fo.Sample(
+            filepath="/nonexistent/boxes.png",
+            ground_truth=fo.Detections(
+                detections=[fo.Detection(label="cat", bounding_box=[0.1, 0.1, 0.4, 0.4])]
+            ),
+            predictions=fo.Detections(
+                detections=[
+                    fo.Detection(label="cat", bounding_box=[0.1, 0.1, 0.4, 0.4], confidence=0.9)
+                ]
+            ),
+        )
+    )
     r = lk.audit(ds, n_boot=0)
     assert r.overall["accepted"] == 1 and r.overall["missed"] == 0
     assert any("box IoU" in n for n in r.notes)
@@ -603,8 +789,15 @@ def test_save_writes_a_self_contained_html_page(report, tmp_path):
 def test_cli_prints_the_table_and_writes_html(reviewed, tmp_path):
     out = tmp_path / "a.html"
     env = os.environ.copy()  # FIFTYONE_DATABASE_DIR of this test run
-    r = subprocess.run([str(BIN), "audit", reviewed.name, "--html", str(out)],
-                       capture_output=True, text=True, timeout=180, env=env)
+    r = subprocess.run(
+        [str(BIN), "audit", reviewed.name, "--html", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
-    assert "recommendation" in r.stdout and any(line.startswith("dog") for line in r.stdout.splitlines())
+    assert "recommendation" in r.stdout and any(
+        line.startswith("dog") for line in r.stdout.splitlines()
+    )
     assert out.exists() and "<table" in out.read_text(encoding="utf-8")
