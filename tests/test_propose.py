@@ -376,24 +376,24 @@ def test_sample_model_reaches_mask_ap50_on_known_val(fo, dataset_name):
 # ------------------------------------------------------------ bulk write path
 
 
-def test_bulk_write_stores_what_fiftyones_own_serialization_stores(fo, ds, rng):
+@pytest.mark.parametrize("undeclared_attr", [False, True], ids=["fast-path", "fallback"])
+def test_bulk_write_stores_what_fiftyones_own_serialization_stores(fo, ds, rng, undeclared_attr):
     from labelkit.store import ReviewStore
 
-    def make():
-        dets = [
-            fo.Detection(label="a", bounding_box=[0.1, 0.2, 0.3, 0.4], mask=rng.random((5, 7)) > 0.5,
-                         confidence=0.75, review=None),
-            fo.Detection(label="b", bounding_box=[0.5, 0.5, 0.1, 0.1], review=None),  # box only
-            fo.Detection(label="c", bounding_box=[0.0, 0.0, 1.0, 1.0], mask=np.ones((2, 2), bool),
-                         confidence=0.5, review=None, note="undeclared"),  # falls back to FiftyOne
-        ]
-        return fo.Detections(detections=dets)
-
+    dets = [
+        fo.Detection(label="a", bounding_box=[0.1, 0.2, 0.3, 0.4], mask=rng.random((5, 7)) > 0.5,
+                     confidence=0.75, review=None),
+        fo.Detection(label="b", bounding_box=[0.5, 0.5, 0.1, 0.1], review="accepted", index=2),
+    ]
+    if undeclared_attr:
+        dets[0]["note"] = "not in the schema"
     ids = ds.values("id")[:2]
-    values = {ids[0]: make(), ids[1]: fo.Detections()}
-    ReviewStore.for_proposals(ds, "fast").write_proposals(values, field="fast")
+    values = {ids[0]: fo.Detections(detections=dets), ids[1]: fo.Detections()}
+    store = ReviewStore.for_proposals(ds, "fast")
+    assert (store._serialize_detections("fast", values) is None) == undeclared_attr
+    store.write_proposals(values)
     ds.add_sample_field("slow", fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
     ds.set_values("slow", values, key_field="id")
     fast, slow = ds.select(ids).values("fast"), ds.select(ids).values("slow")
     assert [f.to_dict() for f in fast] == [s.to_dict() for s in slow]
-    assert fast[0].detections[0].mask.dtype == bool
+    assert np.array_equal(fast[0].detections[0].mask, dets[0].mask)
