@@ -35,6 +35,10 @@ def _ci_num(lo, hi) -> str:
     return "" if _nan(lo) or _nan(hi) else f"[{lo:.2f}-{hi:.2f}]"
 
 
+def _with_ci(value: str, ci: str) -> str:
+    return f"{value} {ci}" if ci else value
+
+
 def _minutes(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
@@ -117,7 +121,7 @@ def _summary_lines(report) -> list[str]:
             f"no drawing (accepted unchanged); estimated {_minutes(o['time_with_model_s'])} with the "
             f"model vs {_minutes(o['time_from_scratch_s'])} from scratch: "
             f"{_minutes(abs(o['time_saved_s']))} {'saved' if o['time_saved_s'] >= 0 else 'lost'} "
-            f"({_pct(o['time_saved_share'])} {_ci_pct(o['time_saved_share_lo'], o['time_saved_share_hi'])})."
+            f"({_with_ci(_pct(o['time_saved_share']), _ci_pct(o['time_saved_share_lo'], o['time_saved_share_hi']))})."
         )
     lines.append(
         f"Time assumptions (s per instance, override with time_per_action=): draw from scratch "

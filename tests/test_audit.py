@@ -801,3 +801,18 @@ def test_cli_prints_the_table_and_writes_html(reviewed, tmp_path):
         line.startswith("dog") for line in r.stdout.splitlines()
     )
     assert out.exists() and "<table" in out.read_text(encoding="utf-8")
+
+
+def test_cli_says_what_to_do_when_nothing_is_reviewed(fo, module_name):
+    ds = fo.Dataset(module_name(), persistent=True)
+    ds.add_sample(fo.Sample(filepath="/nonexistent/a.png"))
+    ReviewStore(ds)
+    r = subprocess.run(
+        [str(BIN), "audit", ds.name],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=os.environ.copy(),
+    )
+    assert r.returncode == 2
+    assert "labelkit: error: nothing to audit" in r.stderr and "lk.Labeler" in r.stderr
