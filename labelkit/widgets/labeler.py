@@ -255,10 +255,10 @@ class Labeler(W.VBox):
         )
 
         self._tools = W.ToggleButtons(options=_TOOL_OPTIONS, value="select",
-                                      style={"button_width": "68px"})
+                                      style={"button_width": "96px"})
         self._tools.observe(self._guarded(lambda ch: self._tool_from_buttons(ch["new"])), "value")
         self._radius = W.IntSlider(value=self.brush_radius, min=1, max=80, description="brush px",
-                                   continuous_update=False, layout=W.Layout(width="260px"))
+                                   continuous_update=False, layout=W.Layout(width="250px"))
         self._radius.observe(self._guarded(lambda ch: self._set_radius(ch["new"])), "value")
         self._class = W.Dropdown(options=s.classes, description="class",
                                  value=s.classes[0] if s.classes else None,
@@ -279,6 +279,7 @@ class Labeler(W.VBox):
         self._delete_btn = btn("Delete", "delete the selected human instance / reject a proposal",
                                self._delete_selected)
         self._fit_btn = btn("Fit", "show the whole image (0)", self.fit)
+        self._fit_btn.layout.min_width = "48px"
         self._list = W.Select(options=[], rows=12, layout=W.Layout(width="260px"))
         self._list.observe(self._guarded(self._list_changed), "value")
         self._help = W.Accordion(children=[W.HTML(KEYMAP_HTML)], selected_index=None)
