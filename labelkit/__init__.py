@@ -28,15 +28,20 @@ _LAZY = {
     "errors": "labelkit.errors:",
     "ReviewStore": "labelkit.store:ReviewStore",
     "models": "labelkit.models:",
-    "propose": "labelkit.propose:propose",
     "ReviewSession": "labelkit.session:ReviewSession",
     "Labeler": "labelkit.widgets:Labeler",
-    "audit": "labelkit.audit:audit",
-    "finetune": "labelkit.finetune:finetune",
     "interpolate": "labelkit.video:interpolate",
 }
 
-__all__ = ["__version__", *_LAZY]
+# These functions share their names with their modules. They are bound eagerly
+# (the modules import torch/fiftyone only inside functions, so this stays fast):
+# a lazy binding would be shadowed by the module object as soon as anything runs
+# `import labelkit.audit`, and `lk.audit(ds)` would then fail.
+from .audit import audit  # noqa: E402
+from .finetune import finetune  # noqa: E402
+from .propose import propose  # noqa: E402
+
+__all__ = ["__version__", "audit", "finetune", "propose", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import errors, masks, models  # noqa: F401

@@ -109,8 +109,6 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-import sys
-import types
 import uuid
 import warnings
 from collections.abc import Mapping
@@ -956,19 +954,3 @@ def run_cli(args) -> int:
         report.save(html_path)
         print(f"wrote {html_path}")
     return 0
-
-
-# ------------------------------------------------------------- `lk.audit` stays callable
-
-
-class _CallableModule(types.ModuleType):
-    """``import labelkit.audit`` (or ``from labelkit.audit import X``) makes Python set
-    the *module* as the package attribute ``labelkit.audit``, shadowing the lazily
-    exported function. Calling the module calls :func:`audit`, so ``lk.audit(ds)``
-    works either way."""
-
-    def __call__(self, *args, **kwargs) -> AuditReport:
-        return audit(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

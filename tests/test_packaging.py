@@ -43,3 +43,23 @@ def test_readme_documents_the_schema_fields():
     for field in ("review_status", "reviewed_by", "reviewed_at", "proposal_id", "proposal_iou", "edits",
                   "source", "review", "FIFTYONE_DATABASE_URI"):
         assert f"`{field}`" in readme or field in readme, field
+
+
+def test_public_functions_survive_importing_their_modules():
+    import importlib
+
+    import labelkit as lk
+
+    for name in ("audit", "propose", "finetune", "interpolate", "load_images", "Labeler"):
+        module = {"load_images": "data", "Labeler": "widgets", "interpolate": "video"}.get(name, name)
+        importlib.import_module(f"labelkit.{module}")
+        assert callable(getattr(lk, name)) and not isinstance(getattr(lk, name), type(lk)), name
+
+
+def test_import_labelkit_stays_light():
+    import subprocess
+    import sys
+
+    code = "import sys, labelkit; print(sorted(m for m in ('torch', 'fiftyone', 'ipywidgets') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
