@@ -1088,6 +1088,7 @@ def export_video_labels(
     field: str = "frames.ground_truth",
     format: str = "cvat",  # noqa: A002 - the natural name for users
     export_media: bool | str = True,
+    overwrite: bool = False,
 ) -> str:
     """Export video frame labels with FiftyOne's video exporters.
 
@@ -1108,6 +1109,7 @@ def export_video_labels(
             re-importable with ``fo.Dataset.from_dir``).
         export_media: copy the videos (True), ``"symlink"`` them, or ``"move"``
             them; ``False`` (labels only) works with ``"cvat"``.
+        overwrite: delete ``export_dir`` first (otherwise FiftyOne merges into it).
 
     Returns:
         a one-line description of what was written.
@@ -1123,7 +1125,8 @@ def export_video_labels(
     dataset_type = getattr(fo.types, _VIDEO_EXPORT_TYPES[key])
     if key == "fiftyone":
         coll.select_fields(f"frames.{fname}").export(
-            export_dir=str(export_dir), dataset_type=dataset_type, export_media=export_media
+            export_dir=str(export_dir), dataset_type=dataset_type, export_media=export_media,
+            overwrite=overwrite,
         )
     else:
         coll.export(
@@ -1131,6 +1134,7 @@ def export_video_labels(
             dataset_type=dataset_type,
             frame_labels_field=fname,
             export_media=export_media,
+            overwrite=overwrite,
         )
     if key == "video-labels":
         _fix_eta_masks(Path(export_dir) / "labels")

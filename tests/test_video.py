@@ -467,12 +467,14 @@ def test_unknown_export_format_is_rejected(fo, dataset_name, tmp_path):
 
 
 @pytest.mark.slow
-def test_video_notebook_runs_headless(fo, monkeypatch):
+def test_video_notebook_runs_headless(fo, monkeypatch, tmp_path):
     import nbformat
     from nbclient import NotebookClient
 
     name = f"lk-video-nb-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("LABELKIT_VIDEO_DATASET", name)
+    monkeypatch.setenv("LABELKIT_NO_APP", "1")
+    monkeypatch.setenv("LABELKIT_EXPORT_DIR", str(tmp_path / "exports"))
     path = ROOT / "notebooks" / "03_video_keyframes.ipynb"
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=300, kernel_name="python3",
@@ -486,6 +488,7 @@ def test_video_notebook_runs_headless(fo, monkeypatch):
         assert f"kernel prefix: {sys.prefix}" in text, "runs in this venv's kernel"
         ds = fo.load_dataset(name)
         assert ds.count("frames.labels.detections") > ds.count("frames.ground_truth.detections") * 0.9
+        assert (tmp_path / "exports" / "video-cvat" / "labels" / "sample.xml").is_file()
     finally:
         if fo.dataset_exists(name):
             fo.delete_dataset(name)
