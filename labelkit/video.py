@@ -28,8 +28,9 @@ Conventions:
 
 Example:
     >>> import labelkit as lk
-    >>> ds = lk.video.load_sample_video()                       # doctest: +SKIP
-    >>> lk.video.take_keyframes(ds, "frames.ground_truth", "frames.labels", every=10)  # doctest: +SKIP
+    >>> from labelkit import video as lkv
+    >>> ds = lkv.load_sample_video()                            # doctest: +SKIP
+    >>> lkv.take_keyframes(ds, "frames.ground_truth", "frames.labels", every=10)  # doctest: +SKIP
     >>> lk.interpolate(ds, field="frames.labels")               # doctest: +SKIP
 """
 
@@ -183,7 +184,8 @@ def _det_mask(det) -> np.ndarray | None:
     mask = np.asarray(mask)
     if mask.ndim == 3:
         mask = mask[..., 0]
-    return mask.astype(bool) if mask.size else None
+    mask = mask.astype(bool)
+    return mask if mask.any() else None  # an empty mask says nothing about the shape: box only
 
 
 class _Shape:
@@ -1055,7 +1057,7 @@ def evaluate_interpolation(
                     p, g = pred_at.get((f, key)), gt_at.get((f, key))
                     if p is None and g is None:
                         continue
-                    row = dict(sample_id=sid, track=key[1], label=(g or p).label, frame=f,
+                    row = dict(sample_id=sid, track=key[1], label=(g if g is not None else p).label, frame=f,
                                t=(f - fa) / (fb - fa), gap=fb - fa)
                     if p is None:
                         row.update(status="missed", mask_iou=0.0, box_iou=0.0)
