@@ -262,6 +262,12 @@ def propose(
     _check_model(model)
     if write_every < 1:
         raise ValueError(f"write_every must be >= 1, got {write_every}")
+    media_type = getattr(samples, "media_type", None)
+    if media_type not in (None, "image"):
+        raise SchemaError(
+            f"'{samples.name}' holds {media_type} samples; propose() labels images "
+            "(for videos, propose on keyframes and use lk.interpolate)"
+        )
     store = ReviewStore.for_proposals(samples, field)
     coll, dataset = store.samples, store.dataset
     batch_size = int(batch_size or getattr(model, "batch_size", None) or 4)

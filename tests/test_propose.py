@@ -397,3 +397,11 @@ def test_bulk_write_stores_what_fiftyones_own_serialization_stores(fo, ds, rng, 
     fast, slow = ds.select(ids).values("fast"), ds.select(ids).values("slow")
     assert [f.to_dict() for f in fast] == [s.to_dict() for s in slow]
     assert np.array_equal(fast[0].detections[0].mask, dets[0].mask)
+
+
+def test_video_dataset_is_refused(fo, dataset_name, coin_model):
+    ds = fo.Dataset(dataset_name)
+    ds.media_type = "video"
+    with pytest.raises(SchemaError, match="video samples"):
+        propose(ds, coin_model, progress=False)
+    assert "predictions" not in ds.get_field_schema()
