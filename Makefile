@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.labelkit-installed
 export FIFTYONE_DO_NOT_TRACK ?= true
 
-.PHONY: install demo test test-fast browser-deps lint bench doctor clean-venv
+.PHONY: install demo test test-fast system-deps lint bench doctor clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,12 +18,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian's Chromium for the real-browser tests (Playwright drives it; never `playwright install`)
-browser-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
-	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -q && sudo apt-get install -y -q chromium; \
-	  else echo "chromium is missing: install Debian's chromium package (apt-get install chromium)"; exit 1; fi; \
+# System packages the tests need: Debian's Chromium for the real-browser tests
+# (Playwright drives it; never `playwright install`) and ffmpeg/ffprobe, which
+# FiftyOne uses for video metadata.
+SYSTEM_PACKAGES := chromium ffmpeg
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v ffprobe >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q $$missing; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -q && sudo apt-get install -y -q $$missing; \
+	  else echo "missing system packages:$$missing (install them with apt-get)"; exit 1; fi; \
 	fi
 
 demo: install
@@ -32,7 +38,7 @@ demo: install
 doctor: install
 	$(VENV)/bin/labelkit doctor
 
-test: install browser-deps
+test: install system-deps
 	$(PY) -m pytest
 
 test-fast: install

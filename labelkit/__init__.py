@@ -31,6 +31,7 @@ _LAZY = {
     "ReviewSession": "labelkit.session:ReviewSession",
     "Labeler": "labelkit.widgets:Labeler",
     "interpolate": "labelkit.video:interpolate",
+    "video": "labelkit.video:",
 }
 
 # These functions share their names with their modules. They are bound eagerly
