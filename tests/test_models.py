@@ -415,3 +415,15 @@ def test_importing_labelkit_models_does_not_import_torch_or_fiftyone():
     code = "import sys, labelkit.models; print('torch' in sys.modules, 'fiftyone' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_device_mask_path_gives_the_same_regions_as_the_host_path(rng):
+    from labelkit.models.base import _mask_regions
+
+    masks = torch.from_numpy(rng.random((3, 20, 30)).astype(np.float32))
+    kept = [(0, "a", 0.9, (2, 3, 12, 9)), (2, "a", 0.8, (0, 0, 30, 20)), (1, "b", 0.7, (29, 19, 30, 20))]
+    host = _mask_regions(masks, kept, 0.5, device_path=False)
+    device = _mask_regions(masks, kept, 0.5, device_path=True)
+    assert [r.shape for r in host] == [(6, 10), (20, 30), (1, 1)]
+    for h, d in zip(host, device, strict=True):
+        assert h.dtype == d.dtype == bool and np.array_equal(h, d)

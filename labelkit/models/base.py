@@ -307,7 +307,7 @@ def raw_to_detections(
                 f"got shape {tuple(masks.shape)}"
             )
     order = np.argsort(-scores, kind="stable") if scores is not None else np.arange(n)
-    out = []
+    kept = []  # (index, name, confidence, region or box)
     for i in order:
         conf = None if scores is None else float(scores[i])
         if conf is not None and conf < min_confidence:
@@ -321,28 +321,61 @@ def raw_to_detections(
             px1, py1 = min(width, math.ceil(x2)), min(height, math.ceil(y2))
             if px1 <= px0 or py1 <= py0:
                 continue
-            rel = _masks.xyxy_to_fo([[max(x1, 0), max(y1, 0), min(x2, width), min(y2, height)]], width, height)[0]
-            det = fo.Detection(label=name, bounding_box=[float(v) for v in rel])
+            kept.append((i, name, conf, (max(x1, 0), max(y1, 0), min(x2, width), min(y2, height))))
         else:
             grow_x, grow_y = 0.1 * max(x2 - x1, 0) + 2, 0.1 * max(y2 - y1, 0) + 2
             rx0, ry0 = max(0, math.floor(x1 - grow_x)), max(0, math.floor(y1 - grow_y))
             rx1, ry1 = min(width, math.ceil(x2 + grow_x)), min(height, math.ceil(y2 + grow_y))
             if rx1 <= rx0 or ry1 <= ry0:
                 continue
-            region = masks[i, ry0:ry1, rx0:rx1]
-            if region.dtype != bool and str(region.dtype) != "torch.bool":
-                region = region > mask_threshold
-            region = np.asarray(_to_numpy(region), dtype=bool)
-            tight = _masks.mask_bbox(region)
-            if tight is None:
-                continue
-            tx0, ty0, tx1, ty1 = tight
-            crop = np.ascontiguousarray(region[ty0:ty1, tx0:tx1])
-            rel = _masks.pixel_box_to_fo(rx0 + tx0, ry0 + ty0, rx0 + tx1, ry0 + ty1, width, height)
-            det = fo.Detection(label=name, bounding_box=rel, mask=crop)
-        if conf is not None:
-            det.confidence = conf
-        out.append(det)
+            kept.append((i, name, conf, (rx0, ry0, rx1, ry1)))
+    regions = _mask_regions(masks, kept, mask_threshold) if masks is not None else None
+    out = []
+    for k, (_i, name, conf, box) in enumerate(kept):
+        extra = {} if conf is None else {"confidence": conf}
+        if regions is None:
+            rel = _masks.xyxy_to_fo([box], width, height)[0]
+            out.append(fo.Detection(label=name, bounding_box=[float(v) for v in rel], **extra))
+            continue
+        region = regions[k]
+        tight = _masks.mask_bbox(region)
+        if tight is None:
+            continue
+        rx0, ry0 = box[0], box[1]
+        tx0, ty0, tx1, ty1 = tight
+        crop = np.ascontiguousarray(region[ty0:ty1, tx0:tx1])
+        rel = _masks.pixel_box_to_fo(rx0 + tx0, ry0 + ty0, rx0 + tx1, ry0 + ty1, width, height)
+        out.append(fo.Detection(label=name, bounding_box=rel, mask=crop, **extra))
+    return out
+
+
+def _mask_regions(masks, kept, mask_threshold: float, device_path: bool | None = None) -> list[np.ndarray]:
+    """The thresholded mask inside each kept detection's search region, as numpy bool
+    arrays. On CPU only the regions are thresholded; masks on a GPU are thresholded
+    there and all regions are copied to the host in one transfer (one sync, not one
+    per detection)."""
+    if not kept:
+        return []
+    if device_path is None:
+        device_path = _is_tensor(masks) and masks.device.type != "cpu"
+    if _is_tensor(masks) and not device_path:
+        masks = masks.detach().cpu().numpy()  # zero-copy on CPU; threshold only the regions
+    if device_path:
+        import torch
+
+        on = masks if masks.dtype == torch.bool else masks > mask_threshold
+        parts = [on[i, y0:y1, x0:x1].reshape(-1) for i, _n, _c, (x0, y0, x1, y1) in kept]
+        flat = torch.cat(parts).cpu().numpy()
+        out, start = [], 0
+        for _i, _n, _c, (x0, y0, x1, y1) in kept:
+            size = (y1 - y0) * (x1 - x0)
+            out.append(flat[start:start + size].reshape(y1 - y0, x1 - x0))
+            start += size
+        return out
+    out = []
+    for i, _n, _c, (x0, y0, x1, y1) in kept:
+        region = masks[i, y0:y1, x0:x1]
+        out.append(region if region.dtype == bool else region > mask_threshold)
     return out
 
 
