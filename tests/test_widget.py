@@ -143,7 +143,7 @@ def test_rejected_instance_is_drawn_as_a_faint_grey_hatch(labeler):
     cx0, cy0 = labeler.vp.to_canvas(45, 110)
     patch = ov[int(cy0) : int(cy0) + 16, int(cx0) : int(cx0) + 16]
     drawn = patch[..., 3] > 0
-    assert 0.1 < drawn.mean() < 0.5  # hatched, not filled
+    assert 0.2 <= drawn.mean() <= 0.6  # hatched stripes, not filled
     assert np.all(patch[drawn][:, :3] == 150)
 
 
@@ -499,6 +499,22 @@ def test_a_big_image_is_shown_from_a_reduced_decode_and_never_sent_full_size(fo,
     # the visible part is the red left half at this zoom point
     _, last = [x for x in _images(sent) if x[0][:2] == b"\xff\xd8"][-1]
     assert np.asarray(last)[300, 10, 0] > 150
+
+
+def test_showing_a_sample_is_one_canvas_message(labeler, sent):
+    labeler.handle_key("ArrowRight")
+    assert len(sent) == 1
+    assert len(_images(sent)) == 2  # image JPEG + overlay PNG
+
+
+def test_a_brush_stroke_sends_one_message_with_only_the_overlay(labeler, sent):
+    click(labeler, 50, 150)
+    labeler.handle_key("b")
+    sent.clear()
+    drag(labeler, [(160, 100), (175, 100)])
+    final = sent[-1]
+    imgs = _images([final])
+    assert [k[:4] for k, _ in imgs] == [b"\x89PNG"]
 
 
 def test_a_reconnecting_browser_gets_the_cached_layers_again(labeler, sent):

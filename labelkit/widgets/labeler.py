@@ -54,7 +54,8 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import ipywidgets as W
@@ -116,12 +117,14 @@ def _put_encoded(canvas, data: bytes, x: float = 0, y: float = 0) -> None:
 
 
 def _guard(method: Callable) -> Callable:
-    """Decorator for event handlers: review errors go to the status line in plain
-    words, never as a traceback (unexpected ones are logged with theirs)."""
+    """Decorator for event handlers: the canvas commands a handler produces are sent
+    as one message; review errors go to the status line in plain words, never as a
+    traceback (unexpected ones are logged with theirs)."""
 
     def run(self, *args, **kwargs):
         try:
-            return method(self, *args, **kwargs)
+            with self._held():  # everything one event draws goes out as one message
+                return method(self, *args, **kwargs)
         except LabelkitError as exc:
             self.set_status(str(exc), error=True)
         except Exception as exc:  # noqa: BLE001 - a widget must keep working
@@ -199,10 +202,12 @@ class Labeler(W.VBox):
         self._last_down: tuple[float, float, float] | None = None
         self._last_pan_render = 0.0
         self._syncing = False
+        self._hold_depth = 0
 
         # -- render caches
         self.vp: Viewport | None = None
         self._src: R.ImageSource | None = None
+        self._overlay = R.OverlayRenderer()
         self._image_bytes: bytes | None = None
         self._overlay_bytes: bytes | None = None
         self._image_error: str | None = None
@@ -329,6 +334,24 @@ class Labeler(W.VBox):
     status_is_error = False
 
     # ================================================================ rendering
+    @contextmanager
+    def _held(self) -> Iterator[None]:
+        """Batch canvas commands into one message, like ipycanvas ``hold_canvas()``,
+        but re-entrant: nested renders flush once, at the outermost exit."""
+        if self._hold_depth:
+            self._hold_depth += 1
+            try:
+                yield
+            finally:
+                self._hold_depth -= 1
+            return
+        self._hold_depth = 1
+        try:
+            with hold_canvas():
+                yield
+        finally:
+            self._hold_depth = 0
+
     def _on_event(self, event) -> None:
         kind, value = event
         try:
@@ -369,12 +392,13 @@ class Labeler(W.VBox):
 
     def _show_sample(self) -> None:
         """A new sample: fresh view, image source, caches and controls."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         s = self.session
         self._polygon = []
         self._drag = None
         self._reset_refine()
         self.vp = Viewport(s.width, s.height, self.canvas_width, self.canvas_height)
+        self._overlay.reset()
         path = s.filepath
         fw = max(1, math.ceil(s.width * self.vp.fit_scale))
         fh = max(1, math.ceil(s.height * self.vp.fit_scale))
@@ -389,7 +413,7 @@ class Labeler(W.VBox):
             load_scaled=lambda w, h: R.read_preview(path, w, h),
         )
         self.timings["decode_ms"] = (time.perf_counter() - t0) * 1e3
-        with hold_canvas():
+        with self._held():
             self._render_image()
             self._render_overlay()
             self._render_interaction()
@@ -397,6 +421,7 @@ class Labeler(W.VBox):
         self._update_progress()
         self._update_buttons()
         self.timings["show_ms"] = (time.perf_counter() - t0) * 1e3
+        self.timings["show_cpu_ms"] = (time.process_time() - c0) * 1e3
         if self._image_error is None:
             self.set_status(f"sample {s.index + 1} of {len(s)}: {os.path.basename(path)}")
 
@@ -413,7 +438,7 @@ class Labeler(W.VBox):
         t1 = time.perf_counter()
         self._image_bytes = R.encode_jpeg(view)
         t2 = time.perf_counter()
-        with hold_canvas():
+        with self._held():
             layer.clear()
             _put_encoded(layer, self._image_bytes)
             if self._image_error:
@@ -431,16 +456,16 @@ class Labeler(W.VBox):
 
     def render_overlay_array(self) -> np.ndarray:
         """The RGBA overlay for the current sample and view (what layer 1 shows)."""
-        return R.render_overlay(self.session.instances, self.vp, self.overlay_style())
+        return self._overlay.render(self.session.instances, self.vp, self.overlay_style())
 
     def _render_overlay(self) -> None:
         t0 = time.perf_counter()
-        rgba = self.render_overlay_array()
+        index, lut, _ = self._overlay.index_map(self.session.instances, self.vp, self.overlay_style())
         t1 = time.perf_counter()
-        self._overlay_bytes = R.encode_png(rgba)
+        self._overlay_bytes = R.encode_overlay(index, lut)
         t2 = time.perf_counter()
         layer = self.canvas[1]
-        with hold_canvas():
+        with self._held():
             layer.clear()
             _put_encoded(layer, self._overlay_bytes)
         self.bytes_sent["overlay"] += len(self._overlay_bytes)
@@ -450,14 +475,14 @@ class Labeler(W.VBox):
 
     def _render_view(self) -> None:
         """Zoom or pan changed: both raster layers, plus the interaction layer."""
-        with hold_canvas():
+        with self._held():
             self._render_image()
             self._render_overlay()
             self._render_interaction()
 
     def _resend(self) -> None:
         """A browser view (re)connected: send the cached layers again."""
-        with hold_canvas():
+        with self._held():
             if self._image_bytes is not None:
                 self.canvas[0].clear()
                 _put_encoded(self.canvas[0], self._image_bytes)
@@ -470,7 +495,7 @@ class Labeler(W.VBox):
         """Layer 2: polygon in progress, box rubber band, refine clicks, brush cursor."""
         c = self.canvas[2]
         vp = self.vp
-        with hold_canvas():
+        with self._held():
             c.clear()
             if self._polygon:
                 pts = [vp.to_canvas(x, y) for x, y in self._polygon]
@@ -809,7 +834,7 @@ class Labeler(W.VBox):
 
     def _draw_stroke_segment(self, a: tuple[float, float], b: tuple[float, float]) -> None:
         c = self.canvas[2]
-        with hold_canvas():
+        with self._held():
             if a == b:
                 c.clear()
             c.stroke_style = "rgba(255,255,255,0.55)" if self.tool == "brush" else "rgba(255,82,82,0.55)"
@@ -965,7 +990,7 @@ class Labeler(W.VBox):
     def cycle_selection(self, step: int = 1) -> None:
         """Select the next (``step=1``) or previous visible instance, wrapping around."""
         style = R.OverlayStyle(selected=None, show_rejected=self.show_rejected)
-        ks = [i.k for i in self.session.instances if R._visible(i, style)]
+        ks = [i.k for i in self.session.instances if R.is_visible(i, style)]
         if not ks:
             self.set_status("no instances to select on this sample")
             return

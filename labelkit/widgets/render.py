@@ -38,11 +38,20 @@ BACKGROUND = (38, 38, 38)
 # ------------------------------------------------------------------------ colours
 
 
+#: Number of distinct instance colours. Instance ``k`` gets colour ``k % N_COLORS``; with
+#: 3 alphas per colour the whole overlay fits an 8-bit palette PNG however many
+#: instances a sample has.
+N_COLORS = 60
+_PALETTE = [
+    tuple(int(c * 255) for c in colorsys.hsv_to_rgb((0.12 + i * 0.618033988749895) % 1.0, 0.85, 1.0))
+    for i in range(N_COLORS)
+]
+
+
 def instance_color(k: int) -> tuple[int, int, int]:
-    """A distinct, saturated RGB colour for instance ``k`` (golden-ratio hue walk)."""
-    h = (0.12 + k * 0.618033988749895) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(h, 0.85, 1.0)
-    return int(r * 255), int(g * 255), int(b * 255)
+    """A saturated RGB colour for instance ``k``: a golden-ratio walk around the hue
+    circle, so neighbouring ks get very different colours (repeats every 60)."""
+    return _PALETTE[int(k) % N_COLORS]
 
 
 # ---------------------------------------------------------------------- decoding
@@ -213,6 +222,8 @@ class ImageSource:
 FILL_ALPHA = {"pending": 80, "accepted": 110, "edited": 110, "new": 110, "rejected": 70}
 SELECTED_FILL_ALPHA = 140
 OUTLINE_ALPHA = 235
+REJECTED_RGB = (150, 150, 150)
+_TAG_BG = (0, 0, 0, 170)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,10 +232,10 @@ class OverlayStyle:
 
     Attributes:
         selected: the selected instance's k (drawn on top, bright outline) or None.
-        show_below_threshold: draw proposals below the confidence threshold too.
+        show_below_threshold: draw pending proposals below the confidence threshold too.
         show_rejected: draw rejected proposals (faint grey hatch).
-        tags: draw a small class tag at each mask (only when at most ``max_tags``
-            instances are visible; the selected one is always tagged).
+        tags: draw a small "k class confidence" tag at each mask (only when at most
+            ``max_tags`` instances are visible; the selected one is always tagged).
         max_tags: see ``tags``.
     """
 
@@ -239,20 +250,18 @@ def draw_order(instances: Sequence, style: OverlayStyle) -> list:
     """The visible instances bottom to top: rejected first, then larger masks below
     smaller ones (a small object inside a big one stays clickable), the selected one
     last. Hit testing walks this list backwards."""
-    vis = [i for i in instances if _visible(i, style)]
-
-    def key(inst):
-        return (
-            inst.k == style.selected,
-            inst.state != "rejected",
-            -inst.area,
-            inst.k,
-        )
-
-    return sorted(vis, key=key)
+    vis = [i for i in instances if is_visible(i, style)]
+    return sorted(vis, key=lambda i: (i.k == style.selected, i.state != "rejected", -_box_area(i), i.k))
 
 
-def _visible(inst, style: OverlayStyle) -> bool:
+def _box_area(inst) -> int:
+    x0, y0, x1, y1 = inst.box
+    return (x1 - x0) * (y1 - y0)
+
+
+def is_visible(inst, style: OverlayStyle) -> bool:
+    """Whether the overlay draws ``inst`` (empty masks, hidden rejected ones and
+    pending proposals below the threshold are not drawn; the selection always is)."""
     if inst.box is None:
         return False
     if inst.k == style.selected:
@@ -277,7 +286,7 @@ def hit_test(instances: Sequence, style: OverlayStyle, x: float, y: float) -> in
 def _sample_crop(inst, vp: Viewport):
     """The instance's mask sampled at the canvas pixel centres it covers:
     ``(u0, v0, sub)`` with ``sub`` a bool array for canvas rows ``v0..`` and
-    columns ``u0..``; None when it is off-screen."""
+    columns ``u0..``; None when it is off-screen or samples no pixel."""
     x0, y0, x1, y1 = inst.box
     s = vp.scale
     cw, ch = vp.canvas_width, vp.canvas_height
@@ -288,26 +297,140 @@ def _sample_crop(inst, vp: Viewport):
     v1 = min(int(np.ceil((y1 - vp.oy) * s - 0.5)), ch)
     if u1 <= u0 or v1 <= v0:
         return None
-    cols = np.floor(vp.ox + (np.arange(u0, u1) + 0.5) / s).astype(np.int64) - x0
-    rows = np.floor(vp.oy + (np.arange(v0, v1) + 0.5) / s).astype(np.int64) - y0
+    cols = np.floor(vp.ox + (np.arange(u0, u1) + 0.5) / s).astype(np.intp) - x0
+    rows = np.floor(vp.oy + (np.arange(v0, v1) + 0.5) / s).astype(np.intp) - y0
     np.clip(cols, 0, x1 - x0 - 1, out=cols)
     np.clip(rows, 0, y1 - y0 - 1, out=rows)
-    crop = inst.crop
-    sub = crop[rows[:, None], cols[None, :]]
+    sub = inst.crop.take(rows, axis=0).take(cols, axis=1)
     if not sub.any():
         return None
     return u0, v0, sub
 
 
-def _edges(sub: np.ndarray, thick: int = 1) -> np.ndarray:
-    """Pixels of ``sub`` with a 4-neighbour outside it (outline ``thick`` px wide)."""
-    p = np.pad(sub, 1)
-    interior = p[1:-1, 1:-1] & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
-    edge = sub & ~interior
-    for _ in range(thick - 1):
-        q = np.pad(edge, 1)
-        edge = sub & (q[1:-1, 1:-1] | q[:-2, 1:-1] | q[2:, 1:-1] | q[1:-1, :-2] | q[1:-1, 2:])
-    return edge
+class OverlayRenderer:
+    """Renders the overlay of one sample, remembering each instance's sampled mask.
+
+    Instances are immutable snapshots (an edited instance is a new object), so a
+    sampled mask stays valid until the view changes: after a brush stroke only the
+    edited instance is sampled again. Call :meth:`reset` when the sample or the view
+    changes.
+
+    The overlay is built as an *index map*: for each canvas pixel, which instance
+    is on top, whether the pixel is on its outline, and a diagonal stripe pattern
+    (dashes for pending outlines, hatching for rejected masks); a lookup table turns
+    indices into RGBA. With up to 63 visible instances the map is sent as an 8-bit
+    palette PNG (one byte per pixel), else as RGBA.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple] = {}
+        self._vp_key: tuple | None = None
+        self._pattern: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Forget cached samplings (new sample or new view)."""
+        self._cache.clear()
+        self._vp_key = None
+
+    def _sampled(self, inst, vp: Viewport):
+        hit = self._cache.get(id(inst))
+        if hit is not None and hit[0] is inst:
+            return hit[1]
+        got = _sample_crop(inst, vp)
+        self._cache[id(inst)] = (inst, got)  # holding inst keeps its id unique
+        return got
+
+    def _stripes(self, vp: Viewport) -> np.ndarray:
+        shape = (vp.canvas_height, vp.canvas_width)
+        if self._pattern is None or self._pattern.shape != shape:
+            uu = np.arange(shape[1])[None, :]
+            vv = np.arange(shape[0])[:, None]
+            self._pattern = ((((uu + vv) // 4) % 2) == 0).astype(np.uint8)
+        return self._pattern
+
+    def index_map(self, instances: Sequence, vp: Viewport, style: OverlayStyle):
+        """``(index, lut, tagged)``: ``index`` a ``(H, W)`` integer map into the
+        ``(M, 4)`` uint8 RGBA ``lut``; ``tagged`` the instances given a tag."""
+        key = vp.key()
+        if key != self._vp_key:
+            self._cache.clear()
+            self._vp_key = key
+        live = {id(i) for i in instances}
+        for stale in [k for k in self._cache if k not in live]:
+            del self._cache[stale]
+        ch, cw = vp.canvas_height, vp.canvas_width
+        order = []
+        for inst in draw_order(instances, style):
+            got = self._sampled(inst, vp)
+            if got is not None:
+                order.append((inst, got))
+        n = len(order)
+        dtype = np.uint8 if n <= 63 else (np.uint16 if n <= 16_000 else np.int32)
+        ids = np.zeros((ch, cw), dtype=dtype)
+        sel_slot = None
+        for slot, (inst, (u0, v0, sub)) in enumerate(order, start=1):
+            h, w = sub.shape
+            np.putmask(ids[v0 : v0 + h, u0 : u0 + w], sub, slot)
+            if inst.k == style.selected:
+                sel_slot = slot
+        p = np.pad(ids, 1, mode="edge")
+        edge = (ids != p[:-2, 1:-1]) | (ids != p[2:, 1:-1]) | (ids != p[1:-1, :-2]) | (ids != p[1:-1, 2:])
+        edge &= ids > 0
+        if sel_slot is not None:
+            u0, v0, sub = order[sel_slot - 1][1]
+            h, w = sub.shape
+            ys, xs = slice(max(v0 - 1, 0), v0 + h + 1), slice(max(u0 - 1, 0), u0 + w + 1)
+            e = edge[ys, xs]
+            mine = ids[ys, xs] == sel_slot
+            q = np.pad(e & mine, 1)
+            thick = q[1:-1, 1:-1] | q[:-2, 1:-1] | q[2:, 1:-1] | q[1:-1, :-2] | q[1:-1, 2:]
+            e |= thick & mine
+        index = ids * dtype(4)
+        index += edge.astype(dtype) * dtype(2)
+        index += self._stripes(vp).astype(dtype, copy=False)
+        lut = np.zeros((4 * (n + 1), 4), dtype=np.uint8)
+        lut[2] = _TAG_BG  # background pixels are never outlines: entry 2 is free
+        for slot, (inst, _) in enumerate(order, start=1):
+            lut[4 * slot : 4 * slot + 4] = _lut_rows(inst, inst.k == style.selected)
+        tagged = []
+        if style.tags:
+            many = n > style.max_tags
+            for slot, (inst, (u0, v0, _)) in enumerate(order, start=1):
+                if inst.state == "rejected" and inst.k != style.selected:
+                    continue
+                if many and inst.k != style.selected:
+                    continue
+                _draw_tag(index, tag_text(inst), u0, v0, 4 * slot + 3)
+                tagged.append(inst)
+        return index, lut, tagged
+
+    def render(self, instances: Sequence, vp: Viewport, style: OverlayStyle = OverlayStyle()) -> np.ndarray:
+        """The ``(H, W, 4)`` uint8 RGBA overlay (straight alpha)."""
+        index, lut, _ = self.index_map(instances, vp, style)
+        return lut[index]
+
+    def render_png(self, instances: Sequence, vp: Viewport, style: OverlayStyle = OverlayStyle()) -> bytes:
+        """The overlay as PNG bytes (see :func:`encode_overlay`)."""
+        index, lut, _ = self.index_map(instances, vp, style)
+        return encode_overlay(index, lut)
+
+
+def _lut_rows(inst, selected: bool) -> np.ndarray:
+    """RGBA for (fill, fill+stripe, outline, outline+stripe) of one instance."""
+    rows = np.zeros((4, 4), dtype=np.uint8)
+    if selected:
+        rgb = instance_color(inst.k)
+        rows[0] = rows[1] = (*rgb, SELECTED_FILL_ALPHA)
+        rows[2] = rows[3] = (255, 255, 255, 255)
+    elif inst.state == "rejected":
+        rows[1] = rows[3] = (*REJECTED_RGB, FILL_ALPHA["rejected"])  # hatch: stripes only
+    else:
+        rgb = instance_color(inst.k)
+        fill = (*rgb, FILL_ALPHA.get(inst.state, 100))
+        rows[0] = rows[1] = fill
+        rows[3] = (*rgb, OUTLINE_ALPHA)
+        rows[2] = fill if inst.state == "pending" else (*rgb, OUTLINE_ALPHA)  # dashed outline
+    return rows
 
 
 def render_overlay(instances: Sequence, vp: Viewport, style: OverlayStyle = OverlayStyle()) -> np.ndarray:
@@ -321,45 +444,12 @@ def render_overlay(instances: Sequence, vp: Viewport, style: OverlayStyle = Over
 
     Returns:
         ``(canvas_height, canvas_width, 4)`` uint8 RGBA, straight (not premultiplied)
-        alpha; fully transparent where no mask is drawn.
+        alpha; fully transparent where no mask is drawn. Per-instance colour
+        (:func:`instance_color`); pending masks have a dashed outline, accepted /
+        edited / new ones a solid one, rejected ones are a faint grey hatch, the
+        selected one is drawn on top with a 2-pixel white outline.
     """
-    cw, ch = vp.canvas_width, vp.canvas_height
-    out = np.zeros((ch, cw, 4), dtype=np.uint8)
-    order = draw_order(instances, style)
-    tagged = []
-    for inst in order:
-        got = _sample_crop(inst, vp)
-        if got is None:
-            continue
-        u0, v0, sub = got
-        h, w = sub.shape
-        region = out[v0 : v0 + h, u0 : u0 + w]
-        selected = inst.k == style.selected
-        state = inst.state
-        if state == "rejected" and not selected:
-            rgb = (150, 150, 150)
-            uu = np.arange(u0, u0 + w)[None, :]
-            vv = np.arange(v0, v0 + h)[:, None]
-            hatch = ((uu + vv) % 8) < 2
-            region[sub & hatch] = (*rgb, FILL_ALPHA["rejected"])
-            continue
-        rgb = instance_color(inst.k)
-        alpha = SELECTED_FILL_ALPHA if selected else FILL_ALPHA.get(state, 100)
-        region[sub] = (*rgb, alpha)
-        edge = _edges(sub, thick=2 if selected else 1)
-        if state == "pending" and not selected:
-            uu = np.arange(u0, u0 + w)[None, :]
-            vv = np.arange(v0, v0 + h)[:, None]
-            edge &= ((uu + vv) // 4) % 2 == 0
-        region[edge] = (255, 255, 255, 255) if selected else (*rgb, OUTLINE_ALPHA)
-        tagged.append((inst, u0, v0))
-    if style.tags and tagged:
-        many = len(tagged) > style.max_tags
-        for inst, u0, v0 in tagged:
-            if many and inst.k != style.selected:
-                continue
-            _draw_tag(out, inst, u0, v0)
-    return out
+    return OverlayRenderer().render(instances, vp, style)
 
 
 def tag_text(inst) -> str:
@@ -369,19 +459,18 @@ def tag_text(inst) -> str:
     return f"{inst.k} {inst.label}{c}"
 
 
-def _draw_tag(out: np.ndarray, inst, u: int, v: int) -> None:
+def _draw_tag(index: np.ndarray, text: str, u: int, v: int, value: int) -> None:
+    """Draw a tag into the index map (no anti-aliasing: indices do not blend)."""
     import cv2
 
-    text = tag_text(inst)
     font, fs, th = cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1
     (tw, tht), base = cv2.getTextSize(text, font, fs, th)
-    h, w = out.shape[:2]
+    h, w = index.shape[:2]
     x = min(max(u, 0), max(w - tw - 4, 0))
     y = v - 3 if v - tht - base - 4 >= 0 else v + tht + 3
     y = min(max(y, tht + 2), h - base - 1)
-    cv2.rectangle(out, (x, y - tht - 2), (x + tw + 3, y + base), (0, 0, 0, 170), -1)
-    rgb = instance_color(inst.k) if inst.state != "rejected" else (190, 190, 190)
-    cv2.putText(out, text, (x + 2, y), font, fs, (*rgb, 255), th, cv2.LINE_AA)
+    cv2.rectangle(index, (x, y - tht - 2), (x + tw + 3, y + base), 2, -1)
+    cv2.putText(index, text, (x + 2, y), font, fs, int(value), th, cv2.LINE_8)
 
 
 # ----------------------------------------------------------------------- encoding
@@ -400,17 +489,48 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 88) -> bytes:
 def encode_png(rgba: np.ndarray, compression: int = 1) -> bytes:
     """``(H, W, 4)`` uint8 RGBA -> PNG bytes.
 
-    Overlays are flat colour over large transparent areas, so zlib level 1 with the
-    single "up" row filter is ~5x faster than libpng's adaptive filtering and
-    compresses about as well (an 800x560 overlay: ~2 ms, ~10 KB).
+    Overlays are flat colour over large transparent areas, so zlib level 1 without
+    row filters is several times faster than libpng's adaptive filtering and
+    compresses about as well.
     """
     import cv2
 
     bgra = np.ascontiguousarray(rgba[..., [2, 1, 0, 3]])
     params = [cv2.IMWRITE_PNG_COMPRESSION, int(compression)]
     if hasattr(cv2, "IMWRITE_PNG_FILTER"):
-        params += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+        params += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
     ok, buf = cv2.imencode(".png", bgra, params)
     if not ok:  # pragma: no cover
         raise ValueError("PNG encoding failed")
     return buf.tobytes()
+
+
+def encode_overlay(index: np.ndarray, lut: np.ndarray) -> bytes:
+    """Index map + RGBA lookup table -> PNG bytes.
+
+    Identical colours are merged first (a fill drawn with and without stripes is one
+    colour), which keeps the map uniform where the picture is, so it compresses
+    fast; then an 8-bit palette PNG if at most 256 colours remain, else RGBA.
+    """
+    uniq, inv = np.unique(lut, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    if len(uniq) <= 256:
+        return encode_palette_png(inv.astype(np.uint8)[index], uniq)
+    return encode_png(uniq[inv[index]])
+
+
+def encode_palette_png(index: np.ndarray, lut: np.ndarray, compression: int = 1) -> bytes:
+    """An 8-bit index map plus an ``(M <= 256, 4)`` RGBA palette -> PNG bytes (one
+    byte per pixel: ~4x less to compress than RGBA)."""
+    import io
+
+    from PIL import Image
+
+    h, w = index.shape
+    im = Image.frombytes("P", (w, h), np.ascontiguousarray(index, dtype=np.uint8).tobytes())
+    pal = np.zeros((256, 4), dtype=np.uint8)
+    pal[: len(lut)] = lut
+    im.putpalette(pal[:, :3].tobytes())
+    buf = io.BytesIO()
+    im.save(buf, "PNG", compress_level=int(compression), transparency=pal[:, 3].tobytes())
+    return buf.getvalue()

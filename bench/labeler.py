@@ -1,0 +1,383 @@
+"""Benchmark the Labeler's Python side: showing a sample, applying a brush stroke, memory.
+
+No browser: widgets get a recording comm that serializes every message the way the
+kernel would (JSON part + binary buffers) and counts the bytes, so "send" is
+measured up to bytes ready for the websocket.
+
+Scenarios (synthetic photos with elliptical instance masks, written as JPEG):
+
+* ``1080p``: 1920x1080, 30 proposals;
+* ``8000x6000``: 48 MP, 300 proposals.
+
+For each: time to show a sample (``session.goto``: FiftyOne read + decode + overlay
+render + encode + send; the widget's part is also reported alone), and time to
+apply a brush stroke (``mouse down/move/up`` -> ``session.paint`` -> overlay
+re-render + encode + send). The naive way is measured in the same run: full
+resolution ``put_image_data`` of the decoded image plus one ``put_image_data`` per
+mask (and, for a stroke, redrawing every mask). Memory: RSS growth over 1,000
+``next()`` calls on a 10,000-sample dataset.
+
+Usage::
+
+    .venv/bin/python bench/labeler.py            # everything (~5-10 min on 2 busy cores)
+    .venv/bin/python bench/labeler.py --quick    # fewer repetitions, 2,000-sample memory run
+
+Targets: show <= 50 ms and stroke <= 30 ms median at 1080p; show <= 500 ms at
+8000x6000; memory growth < 100 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# isolate FiftyOne before anything imports it
+_DB = tempfile.mkdtemp(prefix="labelkit-bench-db-")
+os.environ["FIFTYONE_DATABASE_DIR"] = _DB
+os.environ.pop("FIFTYONE_DATABASE_URI", None)
+os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
+os.environ.setdefault("LABELKIT_ANNOTATOR", "bench")
+
+import numpy as np  # noqa: E402
+
+# --------------------------------------------------------------- recording comm
+
+
+class _Counter:
+    messages = 0
+    bytes = 0
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.messages = 0
+        cls.bytes = 0
+
+
+def _install_recording_comm() -> None:
+    import comm
+    from comm import BaseComm
+
+    class RecordingComm(BaseComm):
+        """A comm that serializes each message like ipykernel's session does and
+        counts the bytes (JSON + binary buffers), then drops it."""
+
+        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+            payload = json.dumps(
+                {"data": data or {}, "metadata": metadata or {}, "comm_id": self.comm_id},
+                default=str,
+                separators=(",", ":"),
+            ).encode()
+            n = len(payload)
+            for b in buffers or []:
+                n += memoryview(b).nbytes
+            _Counter.messages += 1
+            _Counter.bytes += n
+
+    comm.create_comm = lambda *a, **k: RecordingComm(*a, **k)
+
+
+_install_recording_comm()
+
+# ------------------------------------------------------------------- fixtures
+
+
+def _photo(width: int, height: int, seed: int) -> np.ndarray:
+    """A photo-like image: a real photograph resized, with mild grain (uint8 math:
+    a 48 MP float copy would need gigabytes)."""
+    import cv2
+    from skimage import data
+
+    base = [data.astronaut(), data.coffee(), data.chelsea()][seed % 3]
+    img = cv2.resize(base, (width, height), interpolation=cv2.INTER_CUBIC)
+    rng = np.random.default_rng(seed)
+    grain = rng.integers(0, 12, size=(height // 2 + 1, width // 2 + 1), dtype=np.uint8)
+    grain = cv2.resize(grain, (width, height), interpolation=cv2.INTER_NEAREST)
+    return cv2.add(img, cv2.merge([grain, grain, grain]))
+
+
+def _proposals(fo, width: int, height: int, n: int, seed: int, size: tuple[int, int]):
+    rng = np.random.default_rng(seed)
+    dets = []
+    for _ in range(n):
+        w, h = (int(v) for v in rng.integers(size[0], size[1], 2))
+        x0 = int(rng.integers(0, width - w))
+        y0 = int(rng.integers(0, height - h))
+        yy, xx = np.mgrid[0:h, 0:w]
+        mask = ((xx - w / 2 + 0.5) / (w / 2)) ** 2 + ((yy - h / 2 + 0.5) / (h / 2)) ** 2 <= 1.0
+        dets.append(
+            fo.Detection(
+                label=str(rng.choice(["ball", "mug", "book"])),
+                bounding_box=[x0 / width, y0 / height, w / width, h / height],
+                mask=mask,
+                confidence=float(rng.uniform(0.3, 1.0)),
+            )
+        )
+    return fo.Detections(detections=dets)
+
+
+def _dataset(fo, name: str, folder: Path, width: int, height: int, n_props: int, n_samples: int, size):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ds = fo.Dataset(name)
+    samples = []
+    for i in range(n_samples):
+        p = folder / f"{name}-{i}.jpg"
+        Image.fromarray(_photo(width, height, i)).save(p, quality=90)
+        s = fo.Sample(filepath=str(p), metadata=fo.ImageMetadata(width=width, height=height))
+        s["predictions"] = _proposals(fo, width, height, n_props, i, size)
+        samples.append(s)
+    ds.add_samples(samples, progress=False)
+    return ds
+
+
+# ---------------------------------------------------------------------- naive
+
+
+def _naive_show(canvas, session) -> float:
+    """Full-resolution put_image_data of the raw image + one put_image_data per mask."""
+    from ipycanvas import hold_canvas
+
+    from labelkit.imageio import read_image
+    from labelkit.widgets.render import instance_color
+
+    t0 = time.perf_counter()
+    img = read_image(session.filepath)
+    with hold_canvas():
+        canvas[0].put_image_data(img, 0, 0)
+        _naive_masks(canvas[1], session, instance_color)
+    return (time.perf_counter() - t0) * 1e3
+
+
+def _naive_masks(layer, session, instance_color) -> None:
+    layer.clear()
+    for inst in session.instances:
+        if inst.box is None:
+            continue
+        x0, y0, _, _ = inst.box
+        rgba = np.zeros((*inst.crop.shape, 4), np.uint8)
+        rgba[inst.crop] = (*instance_color(inst.k), 110)
+        layer.put_image_data(rgba, x0, y0)
+
+
+# -------------------------------------------------------------------- measure
+
+
+def _median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def bench_scenario(fo, label, width, height, n_props, n_samples, size, reps, strokes, folder):
+    from ipycanvas import MultiCanvas, hold_canvas
+
+    from labelkit.widgets import Labeler
+    from labelkit.widgets.render import instance_color
+
+    ds = _dataset(fo, f"bench-{label}", folder, width, height, n_props, n_samples, size)
+    lab = Labeler(ds, canvas_size=(960, 640))
+    s = lab.session
+    show, show_cpu, widget, widget_cpu, parts, sent = [], [], [], [], {}, []
+    order = [i % n_samples for i in range(1, reps + 1)]
+    for i in order:
+        _Counter.reset()
+        t0, c0 = time.perf_counter(), time.process_time()
+        s.goto(i)
+        show.append((time.perf_counter() - t0) * 1e3)
+        show_cpu.append((time.process_time() - c0) * 1e3)
+        widget.append(lab.timings["show_ms"])
+        widget_cpu.append(lab.timings["show_cpu_ms"])
+        sent.append(_Counter.bytes)
+        for k in ("decode_ms", "image_render_ms", "image_encode_ms", "overlay_render_ms", "overlay_encode_ms"):
+            parts.setdefault(k, []).append(lab.timings[k])
+
+    # brush strokes on the selected (largest) instance, at the fitted view
+    s.goto(0)
+    k = max(s.instances, key=lambda i: i.area).k
+    s.select(k)
+    lab.set_tool("brush")
+    x0, y0, x1, y1 = s.instance(k).box
+    stroke, stroke_cpu, stroke_sent = [], [], []
+    def stroke_points(j):
+        # from inside the instance to beyond its right edge: every stroke adds pixels
+        cy = y0 + (y1 - y0) * (0.1 + 0.8 * j / max(strokes, 1))
+        xe = min(x1 + (x1 - x0) * 0.3, width - 1)
+        return [(x, cy) for x in np.linspace(x0 + (x1 - x0) * 0.5, xe, 20)]
+
+    for j in range(strokes):
+        pts = [lab.vp.to_canvas(*p) for p in stroke_points(j)]
+        _Counter.reset()
+        t0, c0 = time.perf_counter(), time.process_time()
+        lab.handle_mouse_down(*pts[0])
+        for p in pts[1:]:
+            lab.handle_mouse_move(*p)
+        lab.handle_mouse_up(*pts[-1])
+        stroke.append((time.perf_counter() - t0) * 1e3)
+        stroke_cpu.append((time.process_time() - c0) * 1e3)
+        stroke_sent.append(_Counter.bytes)
+        assert lab.timings.get("stroke_ms") is not None
+    assert s.instance(k).edits >= strokes, "every benchmark stroke must change the mask"
+
+    # naive way, same samples, same run
+    naive_canvas = MultiCanvas(2, width=width, height=height)
+    naive_show, naive_cpu, naive_sent = [], [], []
+    for i in order[: max(3, reps // 2)]:
+        s.goto(i)
+        _Counter.reset()
+        c0 = time.process_time()
+        naive_show.append(_naive_show(naive_canvas, s))
+        naive_cpu.append((time.process_time() - c0) * 1e3)
+        naive_sent.append(_Counter.bytes)
+    s.goto(0)
+    s.select(k)
+    naive_stroke, naive_stroke_cpu = [], []
+    for j in range(max(3, strokes // 2)):
+        pts = stroke_points(j)
+        t0, c0 = time.perf_counter(), time.process_time()
+        s.paint(k, pts, 10 / lab.vp.scale)
+        with hold_canvas():
+            _naive_masks(naive_canvas[1], s, instance_color)
+        naive_stroke.append((time.perf_counter() - t0) * 1e3)
+        naive_stroke_cpu.append((time.process_time() - c0) * 1e3)
+    lab.close()
+    fo.delete_dataset(ds.name)
+    return {
+        "scenario": label,
+        "image": f"{width}x{height}",
+        "proposals": n_props,
+        "show_ms": _median(show),
+        "show_cpu_ms": _median(show_cpu),
+        "show_widget_ms": _median(widget),
+        "show_widget_cpu_ms": _median(widget_cpu),
+        "show_parts_ms": {k: round(_median(v), 1) for k, v in parts.items()},
+        "show_bytes": int(_median(sent)),
+        "stroke_ms": _median(stroke),
+        "stroke_cpu_ms": _median(stroke_cpu),
+        "stroke_bytes": int(_median(stroke_sent)),
+        "naive_show_ms": _median(naive_show),
+        "naive_show_cpu_ms": _median(naive_cpu),
+        "naive_show_bytes": int(_median(naive_sent)),
+        "naive_stroke_ms": _median(naive_stroke),
+        "naive_stroke_cpu_ms": _median(naive_stroke_cpu),
+    }
+
+
+def bench_memory(fo, n_samples: int, n_next: int, folder: Path) -> dict:
+    import psutil
+    from PIL import Image
+
+    from labelkit.widgets import Labeler
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(20):
+        p = folder / f"mem-{i}.jpg"
+        Image.fromarray(_photo(640, 480, i)).save(p, quality=85)
+        paths.append(str(p))
+    ds = fo.Dataset("bench-memory")
+    batch = []
+    for i in range(n_samples):
+        s = fo.Sample(filepath=paths[i % 20], metadata=fo.ImageMetadata(width=640, height=480))
+        s["predictions"] = _proposals(fo, 640, 480, 5, i % 50, (30, 120))
+        batch.append(s)
+        if len(batch) == 1000:
+            ds.add_samples(batch, progress=False)
+            batch = []
+    if batch:
+        ds.add_samples(batch, progress=False)
+    lab = Labeler(ds, canvas_size=(960, 640))
+    s = lab.session
+    for _ in range(50):  # warm-up: caches, allocator
+        s.next()
+    proc = psutil.Process()
+    rss0 = proc.memory_info().rss
+    t0 = time.perf_counter()
+    for _ in range(n_next):
+        s.next()
+    dt = time.perf_counter() - t0
+    rss1 = proc.memory_info().rss
+    lab.close()
+    fo.delete_dataset(ds.name)
+    return {
+        "samples": n_samples,
+        "next_calls": n_next,
+        "rss_before_mb": rss0 / 2**20,
+        "rss_after_mb": rss1 / 2**20,
+        "growth_mb": (rss1 - rss0) / 2**20,
+        "next_ms": dt / n_next * 1e3,
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions, smaller memory run")
+    ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--json", help="also write the results to this JSON file")
+    args = ap.parse_args(argv)
+
+    import fiftyone as fo
+
+    reps = 6 if args.quick else 12
+    strokes = 8 if args.quick else 20
+    out: dict = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="labelkit-bench-img-") as tmp:
+        tmp = Path(tmp)
+        out["1080p"] = bench_scenario(fo, "1080p", 1920, 1080, 30, 4, (60, 360), reps, strokes, tmp)
+        _report_scenario(out["1080p"], show_target=50, stroke_target=30)
+        out["8000x6000"] = bench_scenario(
+            fo, "8000x6000", 8000, 6000, 300, 3, (120, 900), max(3, reps // 2), max(4, strokes // 2), tmp
+        )
+        _report_scenario(out["8000x6000"], show_target=500, stroke_target=None)
+        if not args.skip_memory:
+            n = 2000 if args.quick else 10_000
+            out["memory"] = bench_memory(fo, n, 1000, tmp)
+            m = out["memory"]
+            ok = "PASS" if m["growth_mb"] < 100 else "FAIL"
+            print(
+                f"memory: {m['next_calls']} next() over {m['samples']:,} samples: RSS "
+                f"{m['rss_before_mb']:.0f} -> {m['rss_after_mb']:.0f} MB "
+                f"(+{m['growth_mb']:.1f} MB, target < 100) {ok}; {m['next_ms']:.1f} ms per next()"
+            )
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    return 0
+
+
+def _report_scenario(r: dict, show_target: float, stroke_target: float | None) -> None:
+    def verdict(ms, target):
+        return "" if target is None else (" PASS" if ms <= target else " FAIL")
+
+    print(f"\n== {r['scenario']}: {r['image']}, {r['proposals']} proposals   (wall ms / CPU ms, medians)")
+    print(
+        f"show, widget (decode + overlay + encode + send): {r['show_widget_ms']:.1f} / "
+        f"{r['show_widget_cpu_ms']:.1f} ms (target <= {show_target}){verdict(r['show_widget_ms'], show_target)}"
+        f"  parts: {r['show_parts_ms']}"
+    )
+    print(
+        f"show, end to end (session.goto: + FiftyOne read of the sample): {r['show_ms']:.1f} / "
+        f"{r['show_cpu_ms']:.1f} ms{verdict(r['show_ms'], show_target)}; {r['show_bytes'] / 1024:.0f} KiB sent"
+    )
+    print(
+        f"  naive (full-res read + put_image_data + one per mask): {r['naive_show_ms']:.1f} / "
+        f"{r['naive_show_cpu_ms']:.1f} ms, {r['naive_show_bytes'] / 1024:.0f} KiB -> widget part "
+        f"{r['naive_show_ms'] / r['show_widget_ms']:.1f}x faster (CPU "
+        f"{r['naive_show_cpu_ms'] / max(r['show_widget_cpu_ms'], 1e-3):.1f}x), "
+        f"{r['naive_show_bytes'] / max(r['show_bytes'], 1):.0f}x fewer bytes"
+    )
+    print(
+        f"brush stroke (20 points: paint + overlay + send): {r['stroke_ms']:.1f} / {r['stroke_cpu_ms']:.1f} ms"
+        + ("" if stroke_target is None else f" (target <= {stroke_target})")
+        + verdict(r["stroke_ms"], stroke_target)
+        + f"; {r['stroke_bytes'] / 1024:.0f} KiB sent; naive redraw {r['naive_stroke_ms']:.1f} / "
+        f"{r['naive_stroke_cpu_ms']:.1f} ms ({r['naive_stroke_ms'] / r['stroke_ms']:.1f}x)"
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
