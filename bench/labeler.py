@@ -45,7 +45,41 @@ os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
 os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
 os.environ.setdefault("LABELKIT_ANNOTATOR", "bench")
 
+import shutil  # noqa: E402
+
 import numpy as np  # noqa: E402
+
+
+def _private_database() -> None:
+    """Make FiftyOne start a database of our own in ``_DB`` (as bench/propose.py does).
+
+    FiftyOne's ``DatabaseService`` attaches to *any* running FiftyOne database
+    service on the machine (found by its ``--51-service db --multi`` arguments,
+    whatever its folder), so a temporary ``FIFTYONE_DATABASE_DIR`` alone does not
+    isolate the benchmark while someone else runs FiftyOne: start a single-client
+    service that never attaches and that nobody attaches to.
+    """
+    import fiftyone.core.service as fos
+
+    fos.DatabaseService.start = fos.Service.start
+    fos.DatabaseService._service_args = property(lambda self: ["--51-service", self.service_name])
+
+
+def _stop_database() -> None:
+    """Stop this run's MongoDB, then delete its temporary folder."""
+    try:
+        import fiftyone.core.odm.database as fod
+
+        fod._disconnect()
+        service = fod._db_service
+        if service is not None and service.child is not None:
+            child = service.child
+            service.stop()
+            child.wait(timeout=60)
+    except Exception as exc:  # noqa: BLE001 - best effort
+        print(f"(could not stop the benchmark database cleanly: {exc})", file=sys.stderr)
+    shutil.rmtree(_DB, ignore_errors=True)
+
 
 # --------------------------------------------------------------- recording comm
 
@@ -321,8 +355,16 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args(argv)
 
+    _private_database()
     import fiftyone as fo
 
+    try:
+        return _run(fo, args)
+    finally:
+        _stop_database()
+
+
+def _run(fo, args) -> int:
     reps = 6 if args.quick else 12
     strokes = 8 if args.quick else 20
     out: dict = {"python": sys.version.split()[0], "cpus": os.cpu_count()}

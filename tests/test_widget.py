@@ -285,6 +285,13 @@ def test_number_keys_pick_the_class(labeler):
     assert labeler.status_is_error and "no class 9" in labeler.status_text
 
 
+def test_selecting_an_instance_shows_its_class_in_the_picker_without_relabelling(labeler):
+    click(labeler, 50, 150)
+    assert labeler.current_class == "mug"
+    assert labeler.session.instance(labeler.session.selected).state == "pending"
+    assert not labeler.session.can_undo
+
+
 def test_picking_a_class_relabels_the_selected_instance(labeler):
     click(labeler, 90, 90)
     labeler.current_class = "book"

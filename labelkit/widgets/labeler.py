@@ -29,7 +29,8 @@ Keyboard (click the image first so the canvas has the focus)::
     v / b / e    select tool / brush / eraser
     p / x        polygon / box
     g            refine tool; pressing g again flips positive <-> negative clicks
-    1-9          pick class 1-9 (and relabel the selected instance)
+    1-9          pick class 1-9 (and relabel the selected instance; selecting an
+                 instance shows its class in the picker)
     Ctrl+Z       undo          Ctrl+Y, Ctrl+Shift+Z   redo
     Enter        close the polygon in progress, otherwise submit and go to the next sample
     s            skip the sample
@@ -368,6 +369,7 @@ class Labeler(W.VBox):
                     self._reset_refine()
                 self._render_overlay()
                 self._sync_list_selection()
+                self._sync_class_to_selection()
                 self._update_buttons()
             elif kind == "threshold":
                 if abs(self._conf.value - float(value)) > 1e-9:
@@ -551,6 +553,19 @@ class Labeler(W.VBox):
             self._list.value = self.session.selected
         finally:
             self._syncing = False
+
+    def _sync_class_to_selection(self) -> None:
+        """Show the selected instance's class in the picker (without relabelling)."""
+        k = self.session.selected
+        if k is None:
+            return
+        label = self.session.instance(k).label
+        if label in self._class.options and self._class.value != label:
+            self._syncing = True
+            try:
+                self._class.value = label
+            finally:
+                self._syncing = False
 
     def _update_progress(self) -> None:
         s = self.session
