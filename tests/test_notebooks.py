@@ -45,7 +45,7 @@ def _outputs(nb, mime: str | None = None):
 def test_quickstart_runs_headless_and_writes_reviewed_labels(fo, tmp_path, monkeypatch):
     name = f"lk-quickstart-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("LABELKIT_QUICKSTART_DATASET", name)
-    monkeypatch.setenv("LABELKIT_QUICKSTART_LIMIT", "6")
+    monkeypatch.setenv("LABELKIT_QUICKSTART_LIMIT", "3")
     monkeypatch.setenv("LABELKIT_NO_APP", "1")
     monkeypatch.setenv("LABELKIT_EXPORT_DIR", str(tmp_path / "exports"))
     try:
@@ -56,7 +56,7 @@ def test_quickstart_runs_headless_and_writes_reviewed_labels(fo, tmp_path, monke
         assert widgets, "the Labeler cell displays a widget"
         ds = fo.load_dataset(name)
         ds.reload()
-        assert len(ds) == 6
+        assert len(ds) == 3
         assert ds.count_values("review_status").get("done") == 1
         done = ds.match(fo.ViewField("review_status") == "done").first()
         assert all(d.source == "proposal" and d.proposal_iou == 1.0 for d in done.ground_truth.detections)

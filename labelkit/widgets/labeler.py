@@ -261,7 +261,7 @@ class Labeler(W.VBox):
         )
 
         self._tools = W.ToggleButtons(options=_TOOL_OPTIONS, value="select",
-                                      style={"button_width": "96px"})
+                                      style={"button_width": "84px"})
         self._tools.observe(self._guarded(lambda ch: self._tool_from_buttons(ch["new"])), "value")
         self._radius = W.IntSlider(value=self.brush_radius, min=1, max=80, description="brush px",
                                    continuous_update=False, layout=W.Layout(width="250px"))

@@ -84,7 +84,7 @@ def lab_server(tmp_path):
     env.update(
         LABELKIT_SAMPLE_DATA=str(Path(os.environ.get("LABELKIT_SAMPLE_DATA") or ROOT / "sample_data")),
         LABELKIT_QUICKSTART_DATASET=name,
-        LABELKIT_QUICKSTART_LIMIT="4",
+        LABELKIT_QUICKSTART_LIMIT="3",
         LABELKIT_NO_APP="1",
         LABELKIT_EXPORT_DIR=str(tmp_path / "exports"),
         LABELKIT_ANNOTATOR="browser-test",
