@@ -49,8 +49,9 @@ def test_register_before_fiftyone_is_imported_uses_fiftyones_env_vars(monkeypatc
 
     import labelkit.annotate_backend as ab
 
-    monkeypatch.delenv("FIFTYONE_ANNOTATION_BACKENDS", raising=False)
-    monkeypatch.delenv("FIFTYONE_LABELKIT_CONFIG_CLS", raising=False)
+    for var in ("FIFTYONE_ANNOTATION_BACKENDS", "FIFTYONE_LABELKIT_CONFIG_CLS"):
+        monkeypatch.setenv(var, "x")  # so monkeypatch restores the original state
+        monkeypatch.delenv(var)
     monkeypatch.setitem(sys.modules, "fiftyone", None)
     ab.register()
     import os
