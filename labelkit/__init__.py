@@ -42,6 +42,12 @@ from .audit import audit  # noqa: E402
 from .finetune import finetune  # noqa: E402
 from .propose import propose  # noqa: E402
 
+# `dataset.annotate(key, backend="labelkit", ...)` works once labelkit is imported
+# (sets FiftyOne's annotation-config variables, or its live config; no fiftyone import).
+from .annotate_backend import register as _register_fo_backend  # noqa: E402
+
+_register_fo_backend()
+
 __all__ = ["__version__", "audit", "finetune", "propose", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
