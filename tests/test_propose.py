@@ -339,7 +339,10 @@ def test_cli_propose_unknown_source_is_one_clear_error(capsys):
 # ------------------------------------------------------------ sample model quality
 
 
+@pytest.mark.slow
 def test_sample_model_reaches_mask_ap50_on_known_val(fo, dataset_name):
+    """Every 3rd image of known-val (20 images, ~15-60 s on a busy 2-core CPU); the
+    whole split gave mask AP50 0.98 when the model was built."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -349,9 +352,10 @@ def test_sample_model_reaches_mask_ap50_on_known_val(fo, dataset_name):
     if not ckpt.is_file():
         pytest.skip(f"{ckpt} is not built yet (sample_data/train_sample_model.py makes it)")
     split = lkm.sample_data_dir() / "known-val"
-    ds = load_images(split / "images", name=dataset_name)
+    files = sorted((split / "images").glob("*.jpg"))[::3]
+    ds = load_images([str(f) for f in files], name=dataset_name)
     summary = propose(ds, lkm.sample(device="cpu"), min_confidence=0.05, progress=False)
-    assert summary.failed == {}
+    assert summary.failed == {} and summary.images == len(files) > 0
     gt = COCO(str(split / "annotations.json"))
     image_ids = {img["file_name"]: img["id"] for img in gt.dataset["images"]}
     cat_ids = {c["name"]: c["id"] for c in gt.dataset["categories"]}
@@ -367,6 +371,7 @@ def test_sample_model_reaches_mask_ap50_on_known_val(fo, dataset_name):
             })
     assert results, "the sample model proposed nothing"
     ev = COCOeval(gt, gt.loadRes(json.loads(json.dumps(results))), iouType="segm")
+    ev.params.imgIds = [image_ids[f.name] for f in files]
     ev.evaluate()
     ev.accumulate()
     ev.summarize()
