@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -147,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("labelkit").setLevel(logging.INFO)
     settings = dict(FAST if args.fast else FULL)
     for key in ("n_finetune", "epochs", "lr"):
         if getattr(args, key) is not None:

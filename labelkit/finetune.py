@@ -64,7 +64,7 @@ from .errors import ImageReadError, LabelkitError, ModelError, SchemaError
 logger = logging.getLogger("labelkit")
 
 #: Default learning rate per architecture (AdamW).
-DEFAULT_LR = {"compact": 5e-4, "maskrcnn_resnet50_fpn_v2": 1e-4}
+DEFAULT_LR = {"compact": 1e-4, "maskrcnn_resnet50_fpn_v2": 1e-4}
 
 #: Validation metrics: name -> (history key, higher is better).
 METRICS = {"map50": ("val_map50", True), "loss": ("val_loss", False)}
@@ -431,7 +431,7 @@ def finetune(
         epochs: maximum passes over the training samples.
         batch_size: images per optimizer step.
         lr: AdamW base learning rate (default :data:`DEFAULT_LR` of the
-            architecture: 5e-4 compact, 1e-4 ResNet-50). ``0`` trains nothing.
+            architecture: 1e-4). ``0`` trains nothing.
         val_fraction: share of the labelled samples held out for validation (split
             by sample, seeded; at least one when there are two or more samples and
             ``val_fraction > 0``). ``0``: no validation; the best epoch is then the
@@ -614,7 +614,7 @@ def finetune(
                 if not torch.isfinite(loss):
                     raise LabelkitError(
                         f"the training loss became {float(loss)} at step {it + 1} (lr={base_lr:g}); "
-                        "try a lower lr (e.g. lr=1e-4) or freeze_backbone=True"
+                        "try a lower lr (e.g. lr=3e-5) or freeze_backbone=True"
                     )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -640,6 +640,10 @@ def finetune(
             better = best is None or (value > best + 1e-6 if higher else value < best - 1e-6)
             row.update(seconds=round(time.perf_counter() - t_epoch, 2), best=bool(better))
             history.append(row)
+            logger.info(
+                "labelkit: fine-tune epoch %d: %d steps, train_loss %.4f, %s %.4f%s (%.1f s)",
+                epoch, it, row["train_loss"], metric_key, value, " (best)" if better else "", row["seconds"],
+            )
             shown = {k: round(v, 4) for k, v in row.items() if k in ("train_loss", metric_key)}
             bar.set_postfix(epoch=epoch, **shown, refresh=True)
             if better:
