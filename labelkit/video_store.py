@@ -19,8 +19,9 @@ Frame numbers are 1-based, as everywhere in FiftyOne.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-from .errors import SchemaError
+from .errors import ReviewError, SchemaError
 
 #: Attribute marking labels a person reviewed (interpolation anchors).
 KEYFRAME_ATTR = "keyframe"
@@ -111,3 +112,367 @@ def add_video_samples(dataset, samples: list) -> list[str]:
     if not samples:
         return []
     return list(dataset.add_samples(samples, progress=False))
+
+
+# --------------------------------------------------------------------------- proposals
+
+#: Attribute of a proposal recording the reviewer's decision (as for images).
+REVIEW_ATTR = "review"
+#: Frame fields of the review status of a frame (as the sample fields of images).
+FRAME_STATUS_FIELDS = ("review_status", "reviewed_by", "reviewed_at")
+
+
+def declare_frame_proposals(dataset, field: str) -> None:
+    """Declare ``frames.<field>`` as ``fo.Detections`` whose detections have a string
+    ``review`` attribute (idempotent).
+
+    Raises:
+        SchemaError: the frame field exists and is not ``fo.Detections``.
+    """
+    fo = _fo()
+    ds = dataset._dataset
+    name = frame_field_name(field)
+    _check_frame_detections(ds, name, create=True)
+    flat = ds.get_frame_field_schema(flat=True) or {}
+    if f"{name}.detections.{REVIEW_ATTR}" not in flat:
+        ds.add_frame_field(f"{name}.detections.{REVIEW_ATTR}", fo.StringField)
+
+
+def declare_frame_status(dataset) -> None:
+    """Declare the frame fields ``review_status``, ``reviewed_by`` (strings) and
+    ``reviewed_at`` (UTC datetime) (idempotent)."""
+    fo = _fo()
+    ds = dataset._dataset
+    schema = ds.get_frame_field_schema() or {}
+    for name, ftype in zip(FRAME_STATUS_FIELDS, (fo.StringField, fo.StringField, fo.DateTimeField), strict=True):
+        if name not in schema:
+            ds.add_frame_field(name, ftype)
+
+
+def _check_frame_detections(ds, name: str, create: bool) -> bool:
+    """Whether ``frames.<name>`` exists (creating it as ``fo.Detections`` if asked)."""
+    fo = _fo()
+    schema = ds.get_frame_field_schema() or {}
+    f = schema.get(name)
+    if f is None:
+        if create:
+            ds.add_frame_field(name, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
+            return True
+        return False
+    if getattr(f, "document_type", None) is not fo.Detections:
+        kind = getattr(getattr(f, "document_type", None), "__name__", type(f).__name__)
+        raise SchemaError(
+            f"frame field 'frames.{name}' holds {kind}, but labelkit needs fo.Detections "
+            "(instance masks); pick another field name"
+        )
+    return True
+
+
+def write_frame_proposals(dataset, field: str, updates: Mapping[str, Mapping[int, object]]) -> int:
+    """Bulk-write proposals ``{sample_id: {frame_number: fo.Detections | None}}`` (one
+    ``set_values`` call; missing frames are created, other frames are left alone).
+
+    Returns:
+        the number of frames written.
+    """
+    updates = {sid: dict(frames) for sid, frames in updates.items() if frames}
+    if not updates:
+        return 0
+    ds = dataset._dataset
+    name = frame_field_name(field)
+    declare_frame_proposals(ds, name)
+    ds.set_values(f"frames.{name}", updates, key_field="id")
+    return sum(len(v) for v in updates.values())
+
+
+def write_propose_errors(dataset, field: str, values: Mapping[str, str | None]) -> int:
+    """Bulk-set the string sample field ``field`` (``propose_error``: why a video could
+    not be read, None once it was) keyed by sample id; declares the field if needed."""
+    if not values:
+        return 0
+    fo = _fo()
+    ds = dataset._dataset
+    if field not in ds.get_field_schema():
+        ds.add_sample_field(field, fo.StringField)
+    ds.set_values(field, dict(values), key_field="id")
+    return len(values)
+
+
+# --------------------------------------------------------------------------- review
+
+
+@dataclass
+class VideoInfo:
+    """One video of a review: sample id, file, frame size and number of frames."""
+
+    id: str
+    filepath: str
+    width: int
+    height: int
+    frame_count: int
+
+
+@dataclass
+class FrameRecord:
+    """What the video review session needs of one frame (a detached copy).
+
+    ``id`` is the frame's key ``(sample_id, frame_number)``; the other attributes
+    are those of :class:`labelkit.store.SampleRecord`.
+    """
+
+    id: tuple[str, int]
+    filepath: str
+    width: int
+    height: int
+    proposals: list = field(default_factory=list)
+    labels: list = field(default_factory=list)
+    review_status: str | None = None
+
+    @property
+    def sample_id(self) -> str:
+        """The video sample's id."""
+        return self.id[0]
+
+    @property
+    def frame_number(self) -> int:
+        """The 1-based frame number."""
+        return self.id[1]
+
+
+@dataclass(frozen=True)
+class TrackLabel:
+    """A light summary of one stored label (no mask): for track matching and navigation.
+
+    ``box`` is FiftyOne's relative ``[x, y, w, h]``.
+    """
+
+    index: int | None
+    label: str
+    box: tuple[float, float, float, float]
+    keyframe: bool
+    interpolated: bool
+
+
+#: The provenance attributes (see :mod:`labelkit.store`) declared on video labels.
+LABEL_ATTRS = ("source", "proposal_id", "proposal_iou", "edits")
+
+
+class VideoFrameStore:
+    """Reads video frames for review and writes frame review decisions.
+
+    The video counterpart of :class:`labelkit.store.ReviewStore`, with the same
+    schema one level down: proposals in ``frames.<proposals>`` (each with
+    ``review``), final labels in ``frames.<labels>`` (each with ``source``,
+    ``proposal_id``, ``proposal_iou``, ``edits``, plus ``index`` = track,
+    ``keyframe`` and ``interpolated``), and frame fields ``review_status``,
+    ``reviewed_by``, ``reviewed_at``. A frame is addressed by its key
+    ``(sample_id, frame_number)``.
+
+    Single-frame writes are ``set_values`` calls on that one frame, acknowledged
+    before the method returns; nothing is written per frame in a loop.
+
+    Args:
+        samples: a video ``fo.Dataset``, a view of one, or a dataset name.
+        proposals: the frame field with model proposals (``"frames.<name>"`` or a
+            bare name; may be missing).
+        labels: the frame field the reviewed labels go to (created if missing).
+
+    Raises:
+        SchemaError: not a video collection, a field is not ``fo.Detections``, or
+            both fields are the same.
+    """
+
+    def __init__(self, samples, proposals: str = "frames.predictions", labels: str = "frames.ground_truth"):
+        from .data import open_dataset
+
+        samples = open_dataset(samples)
+        name = getattr(samples, "name", None) or samples._dataset.name
+        if samples.media_type != "video":
+            raise SchemaError(
+                f"'{name}' holds {samples.media_type} samples, not videos; review images with "
+                "lk.Labeler(ds) / ReviewSession"
+            )
+        self.samples = samples
+        self.dataset = samples._dataset
+        self.proposals = frame_field_name(proposals)
+        self.labels = frame_field_name(labels)
+        for f in (self.proposals, self.labels):
+            if "." in f:
+                raise SchemaError(f"field '{f}': expected a top-level frame field 'frames.<name>'")
+        if self.proposals == self.labels:
+            raise SchemaError(
+                f"proposals and labels are both 'frames.{self.labels}': reviewed labels need a "
+                "field of their own (e.g. labels='frames.ground_truth')"
+            )
+        fo = _fo()
+        if _check_frame_detections(self.dataset, self.proposals, create=False):
+            declare_frame_proposals(self.dataset, self.proposals)
+        declare_frame_detections(
+            self.dataset,
+            self.labels,
+            attrs={"source": fo.StringField, "proposal_id": fo.StringField,
+                   "proposal_iou": fo.FloatField, "edits": fo.IntField},
+        )
+        declare_frame_status(self.dataset)
+        self._videos: list[VideoInfo] | None = None
+        self.failed: dict[str, str] = {}
+
+    # ------------------------------------------------------------------- reads
+    def videos(self) -> list[VideoInfo]:
+        """The collection's videos in its order (metadata filled in if missing; videos
+        whose frame size is unknown are left out and listed in :attr:`failed`)."""
+        if self._videos is None:
+            from .video import ensure_video_metadata
+
+            coll = self.samples
+            ids, paths, metas, fns = coll.values(["id", "filepath", "metadata", "frames.frame_number"])
+            if any(m is None or not getattr(m, "frame_width", None) for m in metas):
+                ensure_video_metadata(coll)
+                ids, paths, metas, fns = coll.values(["id", "filepath", "metadata", "frames.frame_number"])
+            out = []
+            for sid, path, meta, numbers in zip(ids, paths, metas, fns, strict=True):
+                if meta is None or not getattr(meta, "frame_width", None):
+                    self.failed[path] = "frame size unknown: the video cannot be read and has no metadata"
+                    continue
+                count = max(int(getattr(meta, "total_frame_count", 0) or 0), max(numbers or [0]))
+                if count <= 0:
+                    self.failed[path] = "the video has no frames"
+                    continue
+                out.append(VideoInfo(sid, path, int(meta.frame_width), int(meta.frame_height), count))
+            self._videos = out
+        return list(self._videos)
+
+    def frame_statuses(self, sample_id: str) -> dict[int, tuple[str | None, object]]:
+        """frame number -> ``(review_status, reviewed_at)`` of the frames of one video
+        that exist in the database."""
+        fns, sts, ats = self.dataset.select(sample_id).values(
+            ["frames.frame_number", "frames.review_status", "frames.reviewed_at"]
+        )
+        if not fns:
+            return {}
+        return {fn: (s, t) for fn, s, t in zip(fns[0] or [], sts[0] or [], ats[0] or [], strict=True)}
+
+    def load(self, key: tuple[str, int]) -> FrameRecord:
+        """Read one frame (fresh from the database) into a detached :class:`FrameRecord`."""
+        from fiftyone import ViewField as F
+
+        sid, fn = key
+        info = next((v for v in self.videos() if v.id == sid), None)
+        if info is None:
+            raise SchemaError(f"video sample {sid} is not part of this review")
+        view = self.dataset.select(sid).match_frames(F("frame_number") == int(fn), omit_empty=False)
+        fields = ["frames.frame_number", f"frames.{self.labels}", "frames.review_status"]
+        has_props = self.proposals in (self.dataset.get_frame_field_schema() or {})
+        if has_props:
+            fields.append(f"frames.{self.proposals}")
+        got = view.values(fields)
+        frames = got[0][0] if got[0] else []
+        props, labels, status = None, None, None
+        if frames:
+            labels = got[1][0][0]
+            status = got[2][0][0]
+            props = got[3][0][0] if has_props else None
+        return FrameRecord(
+            id=(sid, int(fn)),
+            filepath=info.filepath,
+            width=info.width,
+            height=info.height,
+            proposals=list(props.detections) if props is not None else [],
+            labels=list(labels.detections) if labels is not None else [],
+            review_status=status,
+        )
+
+    def track_labels(self, sample_id: str) -> dict[int, list[TrackLabel]]:
+        """frame number -> light summaries of the labels stored on it, for one video."""
+        L = f"frames.{self.labels}.detections"
+        fns, idx, lab, box, kf, interp = self.dataset.select(sample_id).values(
+            ["frames.frame_number", f"{L}.index", f"{L}.label", f"{L}.bounding_box",
+             f"{L}.{KEYFRAME_ATTR}", f"{L}.{INTERPOLATED_ATTR}"]
+        )
+        out: dict[int, list[TrackLabel]] = {}
+        if not fns:
+            return out
+        for fn, i, lb, bb, k, ip in zip(fns[0] or [], idx[0] or [], lab[0] or [], box[0] or [],
+                                        kf[0] or [], interp[0] or [], strict=True):
+            if not lb:
+                continue
+            out[fn] = [
+                TrackLabel(None if a is None else int(a), b, tuple(float(v) for v in c), d is True,
+                           e is True and d is not True)
+                for a, b, c, d, e in zip(i, lb, bb, k or [None] * len(lb), ip or [None] * len(lb), strict=True)
+            ]
+        return out
+
+    # ------------------------------------------------------------------ writes
+    def save_frame(
+        self,
+        key: tuple[str, int],
+        proposal_reviews: Mapping[str, str | None],
+        final: list,
+        status: str | None = None,
+        reviewed_by: str | None = None,
+    ):
+        """Write one frame's review: proposal decisions, final labels and status.
+
+        Labels first, then proposal ``review`` values, then the status fields, each an
+        acknowledged single-frame ``set_values`` (durable before it returns).
+
+        Args:
+            key: ``(sample_id, frame_number)``.
+            proposal_reviews: proposal id -> None | "accepted" | "edited" | "rejected";
+                proposals not named keep their ``review``.
+            final: the frame's final ``fo.Detection`` list (with provenance attributes).
+            status: "done" or "skipped"; None keeps the frame's status (a draft), but
+                updates ``reviewed_by``/``reviewed_at`` if it had one.
+            reviewed_by: annotator name (default :func:`labelkit.store.default_annotator`).
+
+        Returns:
+            the ``reviewed_at`` written, or None when the status fields were not touched.
+        """
+        from .store import REVIEW_STATES, _utcnow, _validate_label, default_annotator
+
+        fo = _fo()
+        sid, fn = key
+        fn = int(fn)
+        if status not in (None, "done", "skipped"):
+            raise ReviewError(f"review status must be 'done' or 'skipped', got {status!r}")
+        for k, v in proposal_reviews.items():
+            if v not in REVIEW_STATES:
+                raise ReviewError(f"proposal {k}: review must be one of {REVIEW_STATES}, got {v!r}")
+        final = list(final)
+        for det in final:
+            _validate_label(det)
+        record = self.load(key)
+        props = None
+        if proposal_reviews:
+            if not record.proposals:
+                raise ReviewError(f"frame {fn} of video {sid} has no 'frames.{self.proposals}' to review")
+            unknown = set(proposal_reviews) - {d.id for d in record.proposals}
+            if unknown:
+                raise ReviewError(
+                    f"frame {fn} of video {sid}: proposal ids {sorted(unknown)} are not in "
+                    f"'frames.{self.proposals}'"
+                )
+            changed = False
+            for det in record.proposals:
+                if det.id in proposal_reviews:
+                    old = det[REVIEW_ATTR] if det.has_field(REVIEW_ATTR) else None
+                    if old != proposal_reviews[det.id]:
+                        det[REVIEW_ATTR] = proposal_reviews[det.id]
+                        changed = True
+            if changed:
+                props = fo.Detections(detections=record.proposals)
+        ds = self.dataset
+        ds.set_values(f"frames.{self.labels}", {sid: {fn: fo.Detections(detections=final)}}, key_field="id")
+        if props is not None:
+            ds.set_values(f"frames.{self.proposals}", {sid: {fn: props}}, key_field="id")
+        if status is None and record.review_status is None:
+            return None
+        now = _utcnow()
+        for name, value in zip(
+            FRAME_STATUS_FIELDS,
+            (status or record.review_status, reviewed_by or default_annotator(), now),
+            strict=True,
+        ):
+            ds.set_values(f"frames.{name}", {sid: {fn: value}}, key_field="id")
+        return now
