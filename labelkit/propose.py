@@ -218,6 +218,7 @@ def propose(
     num_workers: int | None = None,
     write_every: int = 128,
     confidence: float | None = None,
+    **video_options,
 ) -> ProposeSummary:
     """Pre-label a FiftyOne collection with a proposer.
 
@@ -240,6 +241,12 @@ def propose(
         num_workers: image-decoding threads (default: CPU count, at most 8).
         write_every: samples per bulk database write.
         confidence: alias of ``min_confidence``.
+        **video_options: for video collections only, passed to
+            :func:`labelkit.video_propose.propose_video` (``every``, ``frames``).
+
+    Video collections are proposed frame by frame (``field`` is a frame field such
+    as ``"frames.predictions"``), see :func:`labelkit.video_propose.propose_video`;
+    the summary is then a ``VideoProposeSummary``.
 
     Returns:
         a :class:`ProposeSummary` (counts, failures, per-class counts, timings).
@@ -262,11 +269,19 @@ def propose(
     _check_model(model)
     if write_every < 1:
         raise ValueError(f"write_every must be >= 1, got {write_every}")
+    from .video_propose import is_video_collection, propose_video
+
+    if is_video_collection(samples):  # frame by frame: labelkit.video_propose
+        return propose_video(
+            samples, model, field=field, min_confidence=min_confidence, batch_size=batch_size,
+            overwrite=overwrite, progress=progress, write_every=write_every, **video_options,
+        )
+    if video_options:
+        raise TypeError(f"propose() got video-only options {sorted(video_options)} for an image collection")
     media_type = getattr(samples, "media_type", None)
     if media_type not in (None, "image"):
         raise SchemaError(
-            f"'{samples.name}' holds {media_type} samples; propose() labels images "
-            "(for videos, propose on keyframes and use lk.interpolate)"
+            f"'{samples.name}' holds {media_type} samples; propose() labels images and videos"
         )
     store = ReviewStore.for_proposals(samples, field)
     coll, dataset = store.samples, store.dataset

@@ -404,9 +404,26 @@ def test_bulk_write_stores_what_fiftyones_own_serialization_stores(fo, ds, rng, 
     assert np.array_equal(fast[0].detections[0].mask, dets[0].mask)
 
 
-def test_video_dataset_is_refused(fo, dataset_name, coin_model):
+def test_non_image_non_video_dataset_is_refused(fo, dataset_name, coin_model):
     ds = fo.Dataset(dataset_name)
-    ds.media_type = "video"
-    with pytest.raises(SchemaError, match="video samples"):
+    ds.media_type = "point-cloud"
+    with pytest.raises(SchemaError, match="point-cloud samples"):
         propose(ds, coin_model, progress=False)
     assert "predictions" not in ds.get_field_schema()
+
+
+def test_video_dataset_goes_to_video_propose(fo, dataset_name, coin_model):
+    from labelkit.video_propose import VideoProposeSummary
+
+    ds = fo.Dataset(dataset_name)
+    ds.media_type = "video"
+    summary = propose(ds, coin_model, field="frames.predictions", progress=False)
+    assert isinstance(summary, VideoProposeSummary) and summary.frames == 0
+    assert "predictions" not in ds.get_field_schema()  # a frame field, not a sample field
+    assert "predictions" in ds.get_frame_field_schema()
+
+
+def test_video_only_options_are_refused_for_images(fo, dataset_name, coin_model):
+    ds = fo.Dataset(dataset_name)
+    with pytest.raises(TypeError, match="every"):
+        propose(ds, coin_model, every=5, progress=False)
