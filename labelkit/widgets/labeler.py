@@ -138,6 +138,17 @@ def _guard(method: Callable) -> Callable:
     return run
 
 
+def _is_video(samples) -> bool:
+    """Whether ``samples`` (collection, dataset name or session) holds videos."""
+    from ..session import ReviewSession
+
+    if isinstance(samples, ReviewSession):
+        return hasattr(samples, "frame_number")
+    from ..video_propose import is_video_collection
+
+    return is_video_collection(samples)
+
+
 class Labeler(W.VBox):
     """Review model proposals in a notebook: accept, reject or fix instance masks.
 
@@ -163,6 +174,14 @@ class Labeler(W.VBox):
         >>> labeler                      # doctest: +SKIP
         >>> labeler.session.accept_all() # the same review, from code
     """
+
+    def __new__(cls, samples=None, *args, **kwargs):
+        # a video collection (or a VideoReviewSession) gets the video labeler
+        if cls is Labeler and _is_video(samples):
+            from .video import VideoLabeler
+
+            cls = VideoLabeler
+        return super().__new__(cls, samples, *args, **kwargs)
 
     def __init__(
         self,
@@ -404,16 +423,13 @@ class Labeler(W.VBox):
         path = s.filepath
         fw = max(1, math.ceil(s.width * self.vp.fit_scale))
         fh = max(1, math.ceil(s.height * self.vp.fit_scale))
-        preview = R.read_preview(path, fw, fh)
+        preview = self._read_preview(fw, fh)
         if preview is not None and preview.shape[:2] != (s.height, s.width):
             # sanity: the preview's aspect must match the sample's metadata
             ph, pw = preview.shape[:2]
             if abs(pw / ph - s.width / s.height) > 0.02:
                 preview = None
-        self._src = R.ImageSource(
-            s.width, s.height, preview, s.image,
-            load_scaled=lambda w, h: R.read_preview(path, w, h),
-        )
+        self._src = R.ImageSource(s.width, s.height, preview, s.image, load_scaled=self._read_preview)
         self.timings["decode_ms"] = (time.perf_counter() - t0) * 1e3
         with self._held():
             self._render_image()
@@ -426,6 +442,11 @@ class Labeler(W.VBox):
         self.timings["show_cpu_ms"] = (time.process_time() - c0) * 1e3
         if self._image_error is None:
             self.set_status(f"sample {s.index + 1} of {len(s)}: {os.path.basename(path)}")
+
+    def _read_preview(self, width: int, height: int) -> np.ndarray | None:
+        """A reduced copy of the current image at least ``width x height`` pixels, or
+        None (then the session's full image is used)."""
+        return R.read_preview(self.session.filepath, width, height)
 
     def _render_image(self) -> None:
         t0 = time.perf_counter()

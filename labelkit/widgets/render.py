@@ -54,6 +54,13 @@ def instance_color(k: int) -> tuple[int, int, int]:
     return _PALETTE[int(k) % N_COLORS]
 
 
+def color_index(inst) -> int:
+    """What an instance is coloured by: its ``color_index`` when it has one (a video
+    instance: its track, so one object keeps its colour across frames), else ``k``."""
+    c = getattr(inst, "color_index", None)
+    return inst.k if c is None else int(c)
+
+
 # ---------------------------------------------------------------------- decoding
 
 
@@ -419,13 +426,13 @@ def _lut_rows(inst, selected: bool) -> np.ndarray:
     """RGBA for (fill, fill+stripe, outline, outline+stripe) of one instance."""
     rows = np.zeros((4, 4), dtype=np.uint8)
     if selected:
-        rgb = instance_color(inst.k)
+        rgb = instance_color(color_index(inst))
         rows[0] = rows[1] = (*rgb, SELECTED_FILL_ALPHA)
         rows[2] = rows[3] = (255, 255, 255, 255)
     elif inst.state == "rejected":
         rows[1] = rows[3] = (*REJECTED_RGB, FILL_ALPHA["rejected"])  # hatch: stripes only
     else:
-        rgb = instance_color(inst.k)
+        rgb = instance_color(color_index(inst))
         fill = (*rgb, FILL_ALPHA.get(inst.state, 100))
         rows[0] = rows[1] = fill
         rows[3] = (*rgb, OUTLINE_ALPHA)
