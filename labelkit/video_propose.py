@@ -141,17 +141,14 @@ def _frame_state(dataset, sids: Sequence[str], name: str) -> dict[str, dict[int,
     import fiftyone as fo
 
     schema = dataset.get_frame_field_schema() or {}
-    flat = dataset.get_frame_field_schema(flat=True) or {}
     paths = ["id", "frames.frame_number"]
     if "review_status" in schema:
         paths.append("frames.review_status")
     has_props = name in schema
     if has_props:
         paths.append(f"frames.{name}.detections.review")
-    keyed = [
-        f for f, v in schema.items()
-        if getattr(v, "document_type", None) is fo.Detections and f"{f}.detections.keyframe" in flat and f != name
-    ]
+    # keyframe labels in any Detections frame field (declared or not) mark a reviewed frame
+    keyed = [f for f, v in schema.items() if getattr(v, "document_type", None) is fo.Detections and f != name]
     paths += [f"frames.{f}.detections.keyframe" for f in keyed]
     got = dataset.select(list(sids)).values(paths)
     out: dict[str, dict[int, tuple[bool, bool]]] = {}
