@@ -43,7 +43,8 @@ Semantics:
   interpolated label of this frame, or with the nearest labelled frame of a track
   within ``track_window`` frames (earlier frames first); failing that, the nearest
   track of its class whose box centre is within ``track_distance`` box diagonals
-  (most confident proposals choose first); otherwise it gets a new track. New instances get a new track (one more than the largest in the video).
+  (most confident proposals choose first), or the only track of its class left
+  when it is the only proposal of its class left; otherwise it gets a new track. New instances get a new track (one more than the largest in the video).
   :meth:`set_track` picks the track to continue by hand.
 * One label per track and frame: when a keyframe label of track ``t`` is saved,
   an untouched interpolated label of ``t`` on the same frame is dropped (it was
@@ -375,6 +376,13 @@ class VideoReviewSession(ReviewSession):
             if best is not None:
                 out[p] = best[1]
                 used.add(best[1])
+        # a class with one open track and one confident proposal left: the same object
+        for label in sorted({inst.label for inst in props}):
+            ps = [p for p, i in enumerate(props) if i.label == label and p not in out and not i.below_threshold]
+            ts = [t for t, (lb, _b) in cands.items() if lb == label and t not in used]
+            if len(ps) == 1 and len(ts) == 1 and props[ps[0]].box is not None:
+                out[ps[0]] = ts[0]
+                used.add(ts[0])
         for p, inst in enumerate(props):
             if p not in out:
                 pid = inst.proposal_id
