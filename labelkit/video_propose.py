@@ -16,9 +16,11 @@
    sample and frame number), so an interrupted run keeps what it wrote and a re-run
    resumes from there.
 
-A frame is *reviewed* when its ``review_status`` frame field is "done"/"skipped",
-when one of its proposals has a ``review``, or when any of its ``fo.Detections``
-frame fields holds a label with ``keyframe=True`` (a person's decision).
+A frame is *reviewed* when its ``review_status`` frame field is "done"/"skipped"
+or one of its proposals has a ``review``. A frame that has proposals and a label
+with ``keyframe=True`` in any ``fo.Detections`` frame field (a person's decision)
+is reviewed too: its proposals are kept even with ``overwrite=True`` (a frame
+without proposals gets them: a new proposals field overwrites nothing).
 
 A video that cannot be opened, or that ends before its metadata says, is reported
 in the summary with the reason (frames decoded before the problem are kept), and
@@ -163,7 +165,8 @@ def _frame_state(dataset, sids: Sequence[str], name: str) -> dict[str, dict[int,
             r = (reviews or [None] * len(fns))[j]
             reviewed = (status or [None] * len(fns))[j] in ("done", "skipped")
             reviewed = reviewed or any(v is not None for v in (r or []))
-            reviewed = reviewed or any(any(v is True for v in (k[j] or [])) for k in keys if k)
+            if r is not None and not reviewed:  # keyframes protect the proposals they came from
+                reviewed = any(any(v is True for v in (k[j] or [])) for k in keys if k)
             state[fn] = (reviewed, r is not None)
         out[sid] = state
     return out

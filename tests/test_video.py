@@ -508,6 +508,10 @@ def test_video_notebook_runs_headless(fo, monkeypatch, tmp_path):
         assert f"kernel prefix: {sys.prefix}" in text, "runs in this venv's kernel"
         ds = fo.load_dataset(name)
         assert ds.count("frames.labels.detections") > ds.count("frames.ground_truth.detections") * 0.9
+        assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs), "the Labeler"
+        kf = ds.count_values("frames.reviewed.detections.keyframe")
+        assert kf.get(True, 0) >= 3 * 6 and kf.get(False, 0) >= 3 * 40, kf  # reviewed every 10th frame, interpolated
+        assert len(ds.distinct("frames.reviewed.detections.index")) == 3, "one track per object"
         assert (tmp_path / "exports" / "video-cvat" / "labels" / "sample.xml").is_file()
     finally:
         if fo.dataset_exists(name):
