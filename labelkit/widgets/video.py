@@ -92,6 +92,7 @@ class VideoLabeler(Labeler):
         super().__init__(session, canvas_size=canvas_size, brush_radius=brush_radius)
         self.children = (self._header, self._video_bar, *self.children[1:])
         self.add_class("labelkit-video-labeler")
+        self._status.add_class("labelkit-status")
         self._guarded(self._update_video_bar)()
 
     # ================================================================= controls
@@ -111,8 +112,8 @@ class VideoLabeler(Labeler):
         self._play = W.Play(value=s.frame_number, min=1, max=max(n, 1), step=1,
                             interval=self._play_interval, description="play", show_repeat=False)
         self._play_link = W.jslink((self._play, "value"), (self._frame, "value"))
-        self._prev_key_btn = btn("⏮ Keyframe", "previous keyframe (<)", lambda: s.prev_keyframe())
-        self._next_key_btn = btn("Keyframe ⏭", "next keyframe (>)", lambda: s.next_keyframe())
+        self._prev_key_btn = btn("◀◀ Keyframe", "previous keyframe (<)", lambda: s.prev_keyframe())
+        self._next_key_btn = btn("Keyframe ▶▶", "next keyframe (>)", lambda: s.next_keyframe())
         self._mark_btn = btn("Mark keyframe (k)", "this frame is reviewed: its labels become keyframes, "
                              "pending proposals are rejected", self.mark_keyframe, style="info")
         self._interp_btn = btn("Interpolate now (i)", "fill the frames between keyframes of each track "
@@ -140,6 +141,13 @@ class VideoLabeler(Labeler):
                        layout=W.Layout(align_items="center", flex_flow="row wrap")),
             ]
         )
+
+    def _show_sample(self) -> None:
+        super()._show_sample()
+        s = self.session
+        if self._image_error is None:
+            name = s.filepath.rsplit("/", 1)[-1]
+            self.set_status(f"frame {s.frame_number} of {s.frame_count}: {name}")
 
     def _read_preview(self, width: int, height: int):
         return None  # a frame is decoded once, by the session; the full frame is the source
