@@ -11,7 +11,7 @@ Steps:
 
 1. import ``known-val``, ``shifted-background`` and ``shifted-newclass`` (COCO
    annotations -> ``ground_truth``) with :func:`labelkit.coco_io.load_coco`;
-2. from each shifted split take ``--n-finetune`` images (``ds.take(n, seed=...)``)
+2. from each shifted split draw ``--n-finetune`` images (seeded, by file path)
    as the "labelled" set - their ground truth stands in for a reviewer's corrected
    labels - and hold the rest out; the labelled set has at most 50 images;
 3. propose with the sample model and fine-tune it on the labelled set
@@ -27,14 +27,24 @@ Prints a Markdown table and writes everything to ``--json``.
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import os
+import shutil
 import sys
-import time
-from pathlib import Path
-from typing import Any
+import tempfile
+
+# An isolated FiftyOne database, before anything imports fiftyone.
+_DB_DIR = tempfile.mkdtemp(prefix="labelkit-bench-ft-db-")
+os.environ["FIFTYONE_DATABASE_DIR"] = _DB_DIR
+os.environ.pop("FIFTYONE_DATABASE_URI", None)
+os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,9 +53,31 @@ SPLITS = ("known-val", "shifted-background", "shifted-newclass")
 SHIFTED = ("shifted-background", "shifted-newclass")
 
 #: Full settings (the notebook's defaults).
-FULL = dict(n_finetune=25, epochs=20, patience=5, batch_size=2, lr=None, max_iters=None, max_samples=None)
+FULL = dict(n_finetune=25, epochs=30, patience=8, batch_size=2, lr=None, max_iters=None, max_samples=None)
 #: Smoke settings (the notebook's LABELKIT_NB_FAST=1).
 FAST = dict(n_finetune=6, epochs=1, patience=1, batch_size=2, lr=None, max_iters=4, max_samples=16)
+
+
+def _private_database() -> None:
+    """Start a FiftyOne database of our own in ``_DB_DIR`` (as ``bench/propose.py`` does):
+    FiftyOne's service otherwise attaches to any FiftyOne database running on the
+    machine, whatever its folder. A single-client service never attaches, and nobody
+    attaches to it."""
+    import fiftyone.core.service as fos
+
+    fos.DatabaseService.start = fos.Service.start
+    fos.DatabaseService._service_args = property(lambda self: ["--51-service", self.service_name])
+
+
+def pick(view, n: int, seed: int):
+    """``n`` samples drawn reproducibly (seeded, by file path; FiftyOne's ``take(seed=)``
+    depends on per-import random values, so it differs between imports)."""
+    import numpy as np
+
+    paths, ids = view.values(["filepath", "id"])
+    order = sorted(range(len(ids)), key=lambda i: paths[i])
+    chosen = np.random.default_rng(seed).choice(len(order), size=min(n, len(order)), replace=False)
+    return view.select([ids[order[i]] for i in sorted(chosen)])
 
 
 def score(view, field: str) -> dict[str, Any]:
@@ -81,7 +113,7 @@ def run(model_path: str | None, settings: dict[str, Any], seed: int, min_confide
     labelled = fo.Dataset("bench-ft-labelled", overwrite=True)
     held = {"known-val": ds["known-val"]}
     for s in SHIFTED:
-        part = ds[s].take(settings["n_finetune"], seed=seed)
+        part = pick(ds[s], settings["n_finetune"], seed)
         part.tag_samples("finetune")
         labelled.add_collection(part)
         held[s] = ds[s].match_tags("finetune", bool=False)
@@ -140,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-finetune", type=int, default=None, help="labelled images per shifted split")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--patience", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--min-confidence", type=float, default=0.3, help="propose threshold (lk.propose default)")
     p.add_argument("--out", default=None, help="where to save the fine-tuned checkpoint")
@@ -147,15 +180,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
 
-    os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+    _private_database()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("labelkit").setLevel(logging.INFO)
     settings = dict(FAST if args.fast else FULL)
-    for key in ("n_finetune", "epochs", "lr"):
+    for key in ("n_finetune", "epochs", "lr", "patience"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     t0 = time.perf_counter()
-    results = run(args.model, settings, args.seed, args.min_confidence, args.out, not args.no_progress)
+    try:
+        results = run(args.model, settings, args.seed, args.min_confidence, args.out, not args.no_progress)
+    finally:
+        shutil.rmtree(_DB_DIR, ignore_errors=True)
     results["total_seconds"] = round(time.perf_counter() - t0, 1)
     print(table(results))
     h = results["history"]
