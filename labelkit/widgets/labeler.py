@@ -156,6 +156,10 @@ class Labeler(W.VBox):
     which writes it to FiftyOne before the widget moves on. Display it as the last
     expression of a cell; drive the same review from code with ``labeler.session``.
 
+    A video collection (or a ``VideoReviewSession``) opens the video version,
+    :class:`labelkit.widgets.video.VideoLabeler` (frame slider, play, keyframes,
+    tracks); pass frame fields then (``proposals="frames.predictions"``).
+
     Args:
         samples: a ``fo.Dataset``, a view, a dataset name, or an existing
             ``ReviewSession`` (then the other review arguments are ignored).
