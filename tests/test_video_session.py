@@ -315,3 +315,37 @@ def test_decisions_persist_and_a_new_session_resumes_at_the_last_reviewed_frame(
         assert sorted(i.state for i in again.instances) == ["accepted", "accepted", "rejected"]
     finally:
         again.close()
+
+
+def test_several_videos_are_one_queue_of_frames(video_ds, tmp_path, fo):
+    from labelkit import video as lkv
+    from labelkit.video_session import VideoReviewSession
+
+    other = tmp_path / "second.mp4"
+    _write_video(other)
+    video_ds.add_sample(fo.Sample(filepath=str(other), metadata=lkv.video_metadata(other)))
+    s = VideoReviewSession(video_ds, labels="frames.labels")
+    try:
+        assert len(s) == 2 * N and len(s.videos) == 2
+        s.goto_frame(N)
+        s.next()
+        assert (s.video_index, s.frame_number) == (1, 1) and s.sample_id == s.videos[1].id
+        assert s.image().shape == (H, W, 3) and s.instances == []
+        s.goto_frame(3, video=0)
+        assert (s.video_index, s.frame_number) == (0, 3)
+        with pytest.raises(ReviewError, match="no video 2"):
+            s.goto_frame(1, video=2)
+    finally:
+        s.close()
+
+
+def test_labeler_given_a_video_dataset_name_opens_the_video_labeler(video_ds):
+    import labelkit as lk
+    from labelkit.widgets.video import VideoLabeler
+
+    lab = lk.Labeler(video_ds.name, proposals="predictions", labels="labels", canvas_size=(320, 240))
+    try:
+        assert isinstance(lab, VideoLabeler) and lab.session.labels_field == "frames.labels"
+        assert lab.session.proposals_field == "frames.predictions"
+    finally:
+        lab.close()
