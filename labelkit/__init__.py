@@ -30,6 +30,8 @@ _LAZY = {
     "models": "labelkit.models:",
     "ReviewSession": "labelkit.session:ReviewSession",
     "Labeler": "labelkit.widgets:Labeler",
+    "VideoReviewSession": "labelkit.video_session:VideoReviewSession",
+    "VideoLabeler": "labelkit.widgets.video:VideoLabeler",
     "interpolate": "labelkit.video:interpolate",
     "video": "labelkit.video:",
 }
