@@ -1,21 +1,21 @@
 """Test setup shared by every test.
 
-FiftyOne is isolated before anything imports it: a fresh temporary database
-directory per test run (its own embedded MongoDB), no usage tracking, and no
-touching of the user's ``~/.fiftyone`` datasets.
+FiftyOne is isolated before anything imports it: a private MongoDB in a fresh
+temporary folder per test run (see ``labelkit.testing``), no usage tracking, and
+no touching of the user's ``~/.fiftyone`` datasets, even while FiftyOne runs.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
-import tempfile
 import uuid
 
-_DB_DIR = tempfile.mkdtemp(prefix="labelkit-test-db-")
-os.environ["FIFTYONE_DATABASE_DIR"] = _DB_DIR
-os.environ.pop("FIFTYONE_DATABASE_URI", None)
+# A mongod of our own (not FiftyOne's shared service, which would attach to a
+# user's running FiftyOne database), reached through FIFTYONE_DATABASE_URI;
+# child processes (CLI, notebook kernels, JupyterLab) inherit it.
+from labelkit.testing import use_private_database  # noqa: E402
+
+use_private_database(prefix="labelkit-test-db-")
 os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
 os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
 os.environ.setdefault("LABELKIT_ANNOTATOR", "pytest")
@@ -23,10 +23,6 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
-# Removed at exit; FiftyOne registers its own exit handler (stopping mongod) later,
-# so it runs first (atexit is last-in, first-out).
-atexit.register(shutil.rmtree, _DB_DIR, True)
 
 
 @pytest.fixture
