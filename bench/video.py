@@ -27,13 +27,15 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
+import sys
+from pathlib import Path
 
-# An isolated FiftyOne database, before anything imports fiftyone.
-_DB_DIR = tempfile.mkdtemp(prefix="labelkit-bench-db-")
-os.environ["FIFTYONE_DATABASE_DIR"] = _DB_DIR
-os.environ.pop("FIFTYONE_DATABASE_URI", None)
+# A private FiftyOne database (a mongod of its own, stopped and deleted at exit),
+# before anything imports fiftyone: see labelkit.testing.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from labelkit.testing import use_private_database  # noqa: E402
+
+use_private_database(prefix="labelkit-bench-db-")
 os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
 os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
 
@@ -106,24 +108,21 @@ def main() -> None:
     parser.add_argument("--spacings", type=int, nargs="+", default=[2, 5, 10, 20])
     parser.add_argument("--json", help="also write the table (and timings) to this JSON file")
     args = parser.parse_args()
-    try:
-        t0 = time.perf_counter()
-        results, timings = run(args.spacings)
-        t = table(results)
-        print(f"# labelkit video interpolation benchmark ({platform.machine()}, {os.cpu_count()} CPUs, "
-              f"total {time.perf_counter() - t0:.1f} s)\n")
-        print(markdown(t))
-        print()
-        for (spacing, method), (sec, n) in timings.items():
-            print(f"interpolate spacing={spacing:>2} method={method:<4}: {n:>3} labels in {sec:.2f} s "
-                  f"({n / sec:.0f} labels/s, incl. database read + write)")
-        if args.json:
-            payload = dict(table=t.to_dict(orient="records"),
-                           timings={f"{s}-{m}": dict(seconds=v[0], labels=v[1]) for (s, m), v in timings.items()})
-            with open(args.json, "w") as f:
-                json.dump(payload, f, indent=1)
-    finally:
-        shutil.rmtree(_DB_DIR, ignore_errors=True)
+    t0 = time.perf_counter()
+    results, timings = run(args.spacings)
+    t = table(results)
+    print(f"# labelkit video interpolation benchmark ({platform.machine()}, {os.cpu_count()} CPUs, "
+          f"total {time.perf_counter() - t0:.1f} s)\n")
+    print(markdown(t))
+    print()
+    for (spacing, method), (sec, n) in timings.items():
+        print(f"interpolate spacing={spacing:>2} method={method:<4}: {n:>3} labels in {sec:.2f} s "
+              f"({n / sec:.0f} labels/s, incl. database read + write)")
+    if args.json:
+        payload = dict(table=t.to_dict(orient="records"),
+                       timings={f"{s}-{m}": dict(seconds=v[0], labels=v[1]) for (s, m), v in timings.items()})
+        with open(args.json, "w") as f:
+            json.dump(payload, f, indent=1)
 
 
 if __name__ == "__main__":
