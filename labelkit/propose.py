@@ -344,7 +344,6 @@ def propose(
     queue: deque = deque()
     items = iter(todo)
     max_ahead = max(3 * batch_size, 2 * workers)
-    raw_api = callable(getattr(model, "predict_raw", None)) and callable(getattr(model, "postprocess", None))
     ok = False
     try:
         while True:
@@ -371,28 +370,9 @@ def propose(
                 batch.append((sid, path, img))
             if not batch:
                 break
-            images = [b[2] for b in batch]
-            t0 = time.perf_counter()
-            if raw_api:
-                with model.inference_context():
-                    raw = model.predict_raw(images, min_confidence)
-                    sync = getattr(model, "synchronize", None)
-                    if sync is not None:
-                        sync()
-                t1 = time.perf_counter()
-                results = model.postprocess(raw, [im.shape[:2] for im in images], min_confidence)
-            else:
-                with _inference_mode():
-                    results = model.predict(images)
-                t1 = time.perf_counter()
-                results = _filter(results, len(images), min_confidence, model)
+            results = run_batch(model, [b[2] for b in batch], min_confidence, timings)
             for (sid, _path, _img), dets in zip(batch, results, strict=True):
-                for d in dets.detections:
-                    d["review"] = None
                 pending[sid] = dets
-            t2 = time.perf_counter()
-            timings["model"] += t1 - t0
-            timings["postprocess"] += t2 - t1
             bar.update(len(batch))
             if len(pending) + len(errors) >= write_every:
                 flush()
@@ -413,6 +393,45 @@ def propose(
     summary.seconds = time.perf_counter() - t_start
     timings["other"] = max(0.0, summary.seconds - sum(v for k, v in timings.items() if k != "other"))
     return summary
+
+
+def run_batch(model, images: list, min_confidence: float, timings: dict[str, float]) -> list:
+    """Run a proposer on one batch of images; shared by image and video proposing.
+
+    Proposers with the split API (``predict_raw`` + ``postprocess``) are timed as
+    "model" and "postprocess" separately (``synchronize()`` waits for the GPU);
+    other proposers' ``predict`` counts as "model", the confidence filter as
+    "postprocess". Every returned detection gets ``review = None``.
+
+    Args:
+        model: the proposer.
+        images: ``HxWx3`` uint8 arrays.
+        min_confidence: drop detections below this score.
+        timings: accumulates ``"model"`` and ``"postprocess"`` seconds.
+
+    Returns:
+        one ``fo.Detections`` per image.
+    """
+    t0 = time.perf_counter()
+    if callable(getattr(model, "predict_raw", None)) and callable(getattr(model, "postprocess", None)):
+        with model.inference_context():
+            raw = model.predict_raw(images, min_confidence)
+            sync = getattr(model, "synchronize", None)
+            if sync is not None:
+                sync()
+        t1 = time.perf_counter()
+        results = model.postprocess(raw, [im.shape[:2] for im in images], min_confidence)
+    else:
+        with _inference_mode():
+            results = model.predict(images)
+        t1 = time.perf_counter()
+        results = _filter(results, len(images), min_confidence, model)
+    for dets in results:
+        for d in dets.detections:
+            d["review"] = None
+    timings["model"] += t1 - t0
+    timings["postprocess"] += time.perf_counter() - t1
+    return results
 
 
 def _filter(results, n: int, min_confidence: float, model) -> list:

@@ -265,7 +265,8 @@ def propose_video(
     from tqdm.auto import tqdm
 
     from .data import open_dataset
-    from .propose import ERROR_FIELD, _check_model, _describe, _filter, _inference_mode
+    from .propose import ERROR_FIELD, _check_model, _describe
+    from .propose import run_batch as run_model_batch
     from .video import _frame_sizes
     from .video_store import frame_field_name, write_frame_proposals, write_propose_errors
 
@@ -352,32 +353,12 @@ def propose_video(
         n_pending = 0
         timings["write"] += time.perf_counter() - t0
 
-    raw_api = callable(getattr(model, "predict_raw", None)) and callable(getattr(model, "postprocess", None))
-
     def run_batch(batch: list[tuple[str, int, object]]) -> None:
         nonlocal n_pending
-        images = [b[2] for b in batch]
-        t0 = time.perf_counter()
-        if raw_api:
-            with model.inference_context():
-                raw = model.predict_raw(images, min_confidence)
-                sync = getattr(model, "synchronize", None)
-                if sync is not None:
-                    sync()
-            t1 = time.perf_counter()
-            results = model.postprocess(raw, [im.shape[:2] for im in images], min_confidence)
-        else:
-            with _inference_mode():
-                results = model.predict(images)
-            t1 = time.perf_counter()
-            results = _filter(results, len(images), min_confidence, model)
+        results = run_model_batch(model, [b[2] for b in batch], min_confidence, timings)
         for (sid, fn, _img), dets in zip(batch, results, strict=True):
-            for d in dets.detections:
-                d["review"] = None
             pending.setdefault(sid, {})[fn] = dets
             n_pending += 1
-        timings["model"] += t1 - t0
-        timings["postprocess"] += time.perf_counter() - t1
 
     total = sum(len(j[2]) for j in jobs)
     bar = tqdm(total=total, disable=not progress, unit="frame", desc=f"propose -> frames.{name}", leave=True)
