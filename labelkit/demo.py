@@ -51,7 +51,10 @@ def run_demo(port: int | None = None, open_browser: bool = True, notebook: str =
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     cmd.append(str(nb.relative_to(root)))
-    print(f"labelkit demo: JupyterLab on http://127.0.0.1:{port}/lab/tree/{nb.relative_to(root)} (Ctrl+C to stop)")
+    print(
+        f"labelkit demo: starting JupyterLab on port {port} with {nb.relative_to(root)}; "
+        "open the http://127.0.0.1 URL with the token that JupyterLab prints below (Ctrl+C to stop)"
+    )
     try:
         return subprocess.call(cmd, cwd=root, env=env)
     except KeyboardInterrupt:
