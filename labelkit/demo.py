@@ -13,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .doctor import sample_data_dir
 from .errors import LabelkitError
+from .models import sample_data_dir
 
 
 def free_port(start: int = 8888, tries: int = 100) -> int:

@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .models import sample_data_dir
+
 OK, NOTE, FAIL = "ok", "note", "FAIL"
 
 MONGOD_FIX = (
@@ -36,14 +38,6 @@ class Check:
         if self.fix:
             text += f"\n        fix: {self.fix}"
         return text
-
-
-def sample_data_dir() -> Path:
-    """The bundled ``sample_data/`` folder (``$LABELKIT_SAMPLE_DATA`` overrides)."""
-    env = os.environ.get("LABELKIT_SAMPLE_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "sample_data"
 
 
 def _version(pkg: str) -> str | None:

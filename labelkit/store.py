@@ -262,31 +262,10 @@ class ReviewStore:
         Returns:
             the ``reviewed_at`` timestamp written (UTC).
         """
-        fo = _fo()
         if status not in ("done", "skipped"):
             raise ReviewError(f"review status must be 'done' or 'skipped', got {status!r}")
-        for k, v in proposal_reviews.items():
-            if v not in REVIEW_STATES:
-                raise ReviewError(f"proposal {k}: review must be one of {REVIEW_STATES}, got {v!r}")
-        final = list(final)
-        for det in final:
-            _validate_label(det)
-        sample = self.dataset[sample_id]
-        if self.proposals in sample.field_names and sample[self.proposals] is not None:
-            props = sample[self.proposals]
-            known = {d.id for d in props.detections}
-            unknown = set(proposal_reviews) - known
-            if unknown:
-                raise ReviewError(
-                    f"sample {sample_id}: proposal ids {sorted(unknown)} are not in '{self.proposals}'"
-                )
-            for det in props.detections:
-                if det.id in proposal_reviews:
-                    det["review"] = proposal_reviews[det.id]
-        elif proposal_reviews:
-            raise ReviewError(f"sample {sample_id} has no '{self.proposals}' to review")
+        sample = self._apply_decisions(sample_id, proposal_reviews, final)
         now = _utcnow()
-        sample[self.labels] = fo.Detections(detections=final)
         sample["review_status"] = status
         sample["reviewed_by"] = reviewed_by or default_annotator()
         sample["reviewed_at"] = now
@@ -315,6 +294,18 @@ class ReviewStore:
             final: the final ``fo.Detection`` list (with provenance attributes).
             reviewed_by: annotator name (default :func:`default_annotator`).
         """
+        sample = self._apply_decisions(sample_id, proposal_reviews, final)
+        if sample["review_status"] is not None:
+            sample["reviewed_by"] = reviewed_by or default_annotator()
+            sample["reviewed_at"] = _utcnow()
+        sample.save()
+
+    def _apply_decisions(self, sample_id: str, proposal_reviews: Mapping[str, str | None], final: Sequence):
+        """Validate a sample's decisions and set them on the sample (not saved yet).
+
+        Raises ``ReviewError`` before anything changes: an unknown review value, a
+        proposal id not in the proposals field, a label without provenance.
+        """
         fo = _fo()
         for k, v in proposal_reviews.items():
             if v not in REVIEW_STATES:
@@ -336,10 +327,7 @@ class ReviewStore:
         elif proposal_reviews:
             raise ReviewError(f"sample {sample_id} has no '{self.proposals}' to review")
         sample[self.labels] = fo.Detections(detections=final)
-        if sample["review_status"] is not None:
-            sample["reviewed_by"] = reviewed_by or default_annotator()
-            sample["reviewed_at"] = _utcnow()
-        sample.save()
+        return sample
 
     def write_proposals(
         self,
