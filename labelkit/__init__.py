@@ -36,17 +36,17 @@ _LAZY = {
     "video": "labelkit.video:",
 }
 
-# These functions share their names with their modules. They are bound eagerly
-# (the modules import torch/fiftyone only inside functions, so this stays fast):
-# a lazy binding would be shadowed by the module object as soon as anything runs
-# `import labelkit.audit`, and `lk.audit(ds)` would then fail.
+# audit / finetune / propose share their names with their modules, so they are
+# bound eagerly (the modules import torch/fiftyone only inside functions, so this
+# stays fast): a lazy binding would be shadowed by the module object as soon as
+# anything runs `import labelkit.audit`, and `lk.audit(ds)` would then fail.
+# _register_fo_backend() makes `dataset.annotate(key, backend="labelkit", ...)`
+# work once labelkit is imported (it sets FiftyOne's annotation-config variables,
+# or its live config; it does not import fiftyone).
+from .annotate_backend import register as _register_fo_backend  # noqa: E402
 from .audit import audit  # noqa: E402
 from .finetune import finetune  # noqa: E402
 from .propose import propose  # noqa: E402
-
-# `dataset.annotate(key, backend="labelkit", ...)` works once labelkit is imported
-# (sets FiftyOne's annotation-config variables, or its live config; no fiftyone import).
-from .annotate_backend import register as _register_fo_backend  # noqa: E402
 
 _register_fo_backend()
 
