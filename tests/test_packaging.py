@@ -63,3 +63,13 @@ def test_import_labelkit_stays_light():
     code = "import sys, labelkit; print(sorted(m for m in ('torch', 'fiftyone', 'ipywidgets') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_code_is_ruff_clean():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ruff = Path(sys.executable).parent / "ruff"
+    r = subprocess.run([str(ruff), "check", "labelkit", "tests", "bench"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:]
