@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._summary import LinesSummary
 from .errors import ImageReadError, LabelkitError, ModelError, SchemaError
 
 logger = logging.getLogger("labelkit")
@@ -39,8 +40,8 @@ ERROR_FIELD = "propose_error"
 _PHASES = ("decode", "model", "postprocess", "write", "other")
 
 
-@dataclass
-class ProposeSummary:
+@dataclass(repr=False)
+class ProposeSummary(LinesSummary):
     """What :func:`propose` did.
 
     Attributes:
@@ -115,12 +116,6 @@ class ProposeSummary:
         for path, reason in self.failed.items():
             lines.append(f"  failed '{path}': {reason}")
         return lines
-
-    def __str__(self) -> str:
-        return "\n".join(self._lines())
-
-    def __repr__(self) -> str:
-        return str(self)
 
     def _repr_html_(self) -> str:
         head = html.escape(self._lines()[0])

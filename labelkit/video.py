@@ -36,7 +36,6 @@ Example:
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import math
@@ -52,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from ._summary import LinesSummary
 from .errors import LabelkitError, SchemaError
 from .masks import (
     box_iou,
@@ -93,8 +93,8 @@ _BATCH = 16
 # --------------------------------------------------------------------------- summary
 
 
-@dataclass
-class InterpolationSummary:
+@dataclass(repr=False)
+class InterpolationSummary(LinesSummary):
     """What :func:`interpolate` did.
 
     Attributes:
@@ -156,16 +156,6 @@ class InterpolationSummary:
         lines += [f"  failed '{p}': {r}" for p, r in self.failed.items()]
         return lines
 
-    def __str__(self) -> str:
-        return "\n".join(self._lines())
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:  # pragma: no cover - notebook display
-        lines = self._lines()
-        rest = "".join(f"<li>{html.escape(line.strip())}</li>" for line in lines[1:])
-        return f"<div><b>{html.escape(lines[0])}</b><ul>{rest}</ul></div>"
 
 
 # --------------------------------------------------------------------------- geometry

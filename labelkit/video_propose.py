@@ -29,7 +29,6 @@ its reason is stored in the sample field ``propose_error``; the run goes on.
 
 from __future__ import annotations
 
-import html
 import logging
 import queue
 import threading
@@ -38,6 +37,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from ._summary import LinesSummary
 from .errors import LabelkitError, SchemaError
 
 logger = logging.getLogger("labelkit")
@@ -45,8 +45,8 @@ logger = logging.getLogger("labelkit")
 _PHASES = ("decode", "model", "postprocess", "write", "other")
 
 
-@dataclass
-class VideoProposeSummary:
+@dataclass(repr=False)
+class VideoProposeSummary(LinesSummary):
     """What :func:`propose_video` did.
 
     Attributes:
@@ -107,16 +107,6 @@ class VideoProposeSummary:
         lines += [f"  failed '{p}': {r}" for p, r in self.failed.items()]
         return lines
 
-    def __str__(self) -> str:
-        return "\n".join(self._lines())
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:  # pragma: no cover - notebook display
-        lines = self._lines()
-        rest = "".join(f"<li>{html.escape(line.strip())}</li>" for line in lines[1:])
-        return f"<div><b>{html.escape(lines[0])}</b><ul>{rest}</ul></div>"
 
 
 def is_video_collection(samples) -> bool:
