@@ -10,7 +10,7 @@ settings, as a script (run from the repository root)::
 Steps:
 
 1. import ``known-val``, ``shifted-background`` and ``shifted-newclass`` (COCO
-   annotations -> ``ground_truth``) with :func:`labelkit.coco_io.load_coco`;
+   annotations -> ``ground_truth``) with :func:`labelkit.io.coco.load_coco`;
 2. from each shifted split draw ``--n-finetune`` images (seeded, by file path)
    as the "labelled" set - their ground truth stands in for a reviewer's corrected
    labels - and hold the rest out; the labelled set has at most 50 images;
@@ -18,7 +18,7 @@ Steps:
    (:func:`labelkit.finetune`);
 4. propose again with the fine-tuned model and score both on the held-out shifted
    images (and on known-val, to see what the known split keeps): COCO mask AP50 /
-   AP (pycocotools, :func:`labelkit.coco_io.coco_mask_ap`) and
+   AP (pycocotools, :func:`labelkit.io.coco.coco_mask_ap`) and
    :func:`labelkit.audit` in ground-truth mode (acceptance rate, recall,
    precision).
 
@@ -83,7 +83,7 @@ def pick(view, n: int, seed: int):
 def score(view, field: str) -> dict[str, Any]:
     """Mask AP (pycocotools) and ground-truth-mode audit of one predictions field."""
     import labelkit as lk
-    from labelkit.coco_io import coco_mask_ap
+    from labelkit.io.coco import coco_mask_ap
 
     ap = coco_mask_ap(view, field, "ground_truth")
     rep = lk.audit(view, proposals=field, labels="ground_truth", mode="ground_truth", n_boot=200)
@@ -103,7 +103,7 @@ def run(model_path: str | None, settings: dict[str, Any], seed: int, min_confide
     import fiftyone as fo
 
     import labelkit as lk
-    from labelkit.coco_io import load_coco
+    from labelkit.io.coco import load_coco
 
     data = lk.models.sample_data_dir()
     model = lk.models.load(model_path) if model_path else lk.models.sample()

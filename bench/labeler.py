@@ -179,7 +179,7 @@ def _naive_show(canvas, session) -> float:
     """Full-resolution put_image_data of the raw image + one put_image_data per mask."""
     from ipycanvas import hold_canvas
 
-    from labelkit.imageio import read_image
+    from labelkit.media.image import read_image
     from labelkit.widgets.render import instance_color
 
     t0 = time.perf_counter()

@@ -90,7 +90,7 @@ def build_model(kind: str, device: str):
 
 
 def image_files(folder: str | None) -> list[str]:
-    from labelkit.imageio import IMAGE_EXTENSIONS
+    from labelkit.media.image import IMAGE_EXTENSIONS
     from labelkit.models import sample_data_dir
 
     if folder is None:
@@ -181,8 +181,8 @@ def bench_propose(args) -> dict:
     import fiftyone.core.models as fom
     import fiftyone.utils.image as foui
 
-    from labelkit.imageio import read_image
-    from labelkit.propose import propose
+    from labelkit.media.image import read_image
+    from labelkit.propose.image import propose
 
     model, model_desc = build_model(args.model, args.device)
     min_conf = args.min_confidence
@@ -267,7 +267,7 @@ def bench_writes(n: int, k: int, chunk: int = 128, rounds: int = 3, ground_truth
     ``save()`` loop reads whole documents, so it pays for decoding those too."""
     import fiftyone as fo
 
-    from labelkit.store import ReviewStore
+    from labelkit.store.image import ReviewStore
 
     rng = np.random.default_rng(0)
     files = [f"/nonexistent/img{i:05d}.jpg" for i in range(n)]

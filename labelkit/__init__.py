@@ -17,23 +17,24 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # public name -> "module:attribute" (attribute None = the module itself)
 _LAZY = {
-    "load_images": "labelkit.data:load_images",
-    "export_labels": "labelkit.data:export_labels",
-    "read_image": "labelkit.imageio:read_image",
-    "masks": "labelkit.masks:",
+    "load_images": "labelkit.io.images:load_images",
+    "export_labels": "labelkit.io.export:export_labels",
+    "read_image": "labelkit.media.image:read_image",
+    "masks": "labelkit.geometry.masks:",
     "errors": "labelkit.errors:",
-    "ReviewStore": "labelkit.store:ReviewStore",
+    "ReviewStore": "labelkit.store.image:ReviewStore",
     "models": "labelkit.models:",
-    "ReviewSession": "labelkit.session:ReviewSession",
-    "Labeler": "labelkit.widgets:Labeler",
-    "VideoReviewSession": "labelkit.video_session:VideoReviewSession",
+    "ReviewSession": "labelkit.review.session:ReviewSession",
+    "Labeler": "labelkit.widgets.labeler:Labeler",
+    "VideoReviewSession": "labelkit.review.video:VideoReviewSession",
     "VideoLabeler": "labelkit.widgets.video:VideoLabeler",
-    "interpolate": "labelkit.video:interpolate",
+    "interpolate": "labelkit.video.interpolate:interpolate",
     "video": "labelkit.video:",
+    "testing": "labelkit.testing:",
 }
 
 # audit / finetune / propose share their names with their modules, so they are
@@ -43,8 +44,8 @@ _LAZY = {
 # _register_fo_backend() makes `dataset.annotate(key, backend="labelkit", ...)`
 # work once labelkit is imported (it sets FiftyOne's annotation-config variables,
 # or its live config; it does not import fiftyone).
-from .annotate_backend import register as _register_fo_backend  # noqa: E402
 from .audit import audit  # noqa: E402
+from .fiftyone_backend import register as _register_fo_backend  # noqa: E402
 from .finetune import finetune  # noqa: E402
 from .propose import propose  # noqa: E402
 
@@ -53,10 +54,12 @@ _register_fo_backend()
 __all__ = ["__version__", "audit", "finetune", "propose", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import errors, masks, models  # noqa: F401
-    from .data import export_labels, load_images  # noqa: F401
-    from .imageio import read_image  # noqa: F401
-    from .store import ReviewStore  # noqa: F401
+    from . import errors, models  # noqa: F401
+    from .geometry import masks  # noqa: F401
+    from .io.export import export_labels  # noqa: F401
+    from .io.images import load_images  # noqa: F401
+    from .media.image import read_image  # noqa: F401
+    from .store.image import ReviewStore  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from labelkit import synth  # noqa: E402
+from labelkit.synth import scenes as synth  # noqa: E402
 
 WIDTH, HEIGHT, QUALITY = 320, 240, 90
 SPLITS: dict[str, tuple[int, int, str]] = {

@@ -37,8 +37,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from labelkit import synth
-from labelkit.video import write_video_annotations
+from labelkit.io.video import write_video_annotations
+from labelkit.synth import scenes as synth
 
 WIDTH, HEIGHT, FPS, N_FRAMES = 320, 240, 10.0, 61
 TRACKS = [

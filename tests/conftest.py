@@ -13,7 +13,7 @@ import uuid
 # A mongod of our own (not FiftyOne's shared service, which would attach to a
 # user's running FiftyOne database), reached through FIFTYONE_DATABASE_URI;
 # child processes (CLI, notebook kernels, JupyterLab) inherit it.
-from labelkit.testing import use_private_database  # noqa: E402
+from labelkit.testing import use_private_database
 
 use_private_database(prefix="labelkit-test-db-")
 os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"

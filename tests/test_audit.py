@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 import labelkit as lk
-from labelkit.audit import DEFAULT_THRESHOLDS, _recommend, suggest_threshold
+from labelkit.audit.report import DEFAULT_THRESHOLDS, _recommend, suggest_threshold
 from labelkit.errors import LabelkitError
-from labelkit.masks import full_to_crop
-from labelkit.store import ReviewStore, make_label
+from labelkit.geometry.masks import full_to_crop
+from labelkit.store.image import ReviewStore
+from labelkit.store.schema import make_label
 
 W, H = 64, 48
 BIN = Path(sys.executable).with_name("labelkit")
@@ -509,7 +510,7 @@ def coins(module_name, tmp_path_factory):
     from PIL import Image
     from skimage import data
 
-    from labelkit.masks import mask_iou
+    from labelkit.geometry.masks import mask_iou
 
     d = tmp_path_factory.mktemp("coins")
     ds = fo.Dataset(module_name(), persistent=True)
@@ -749,7 +750,7 @@ def test_ground_truth_without_masks_falls_back_to_box_iou(fo, dataset_name):
 
 def test_lk_audit_stays_callable_after_importing_the_module(reviewed):
     import labelkit.audit  # noqa: F401
-    from labelkit.audit import AuditReport
+    from labelkit.audit.report import AuditReport
 
     assert callable(lk.audit)
     assert isinstance(lk.audit(reviewed, n_boot=0), AuditReport)

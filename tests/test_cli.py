@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from labelkit.doctor import Check, run_doctor
+from labelkit.cli.doctor import Check, run_doctor
 
 BIN = os.path.join(os.path.dirname(sys.executable), "labelkit")
 

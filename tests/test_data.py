@@ -98,8 +98,9 @@ def test_failed_import_keeps_existing_samples(coins_dir, tmp_path, dataset_name)
 def test_export_coco_of_reviewed_labels(coins_dir, tmp_path, dataset_name):
     import json
 
-    from labelkit.masks import full_to_crop
-    from labelkit.store import ReviewStore, make_label
+    from labelkit.geometry.masks import full_to_crop
+    from labelkit.store.image import ReviewStore
+    from labelkit.store.schema import make_label
 
     ds = lk.load_images(coins_dir, name=dataset_name)
     store = ReviewStore(ds)
@@ -116,7 +117,7 @@ def test_export_coco_of_reviewed_labels(coins_dir, tmp_path, dataset_name):
 
 
 def test_export_with_nothing_reviewed_is_a_clear_error(coins_dir, tmp_path, dataset_name):
-    from labelkit.store import ReviewStore
+    from labelkit.store.image import ReviewStore
 
     ds = lk.load_images(coins_dir, name=dataset_name)
     ReviewStore(ds)

@@ -1,4 +1,4 @@
-"""labelkit.edit: brush/erase strokes, crop-mask helpers, polygon, box, GrabCut."""
+"""labelkit.review.edit: brush/erase strokes, crop-mask helpers, polygon, box, GrabCut."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labelkit import edit, masks
 from labelkit.errors import ReviewError
+from labelkit.geometry import masks
+from labelkit.review import edit
 
 # ------------------------------------------------------------------ real coins
 

@@ -1,5 +1,5 @@
 """lk.finetune: training a Mask R-CNN proposer on labels, checkpoints, class heads, errors;
-labelkit.coco_io: COCO import and pycocotools mask AP.
+labelkit.io.coco: COCO import and pycocotools mask AP.
 
 Everything runs on tiny 64x64 images and a tiny random compact Mask R-CNN, on CPU.
 """
@@ -14,8 +14,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import labelkit as lk  # noqa: E402
-from labelkit import masks as M  # noqa: E402
 from labelkit.errors import LabelkitError, ModelError  # noqa: E402
+from labelkit.geometry import masks as M  # noqa: E402
 
 TINY = dict(
     widths=[8, 8, 16, 16, 16],
@@ -140,7 +140,7 @@ def test_new_class_grows_heads_and_keeps_known_rows(tiny_model, tiny_ds, tmp_pat
 
 
 def test_grow_heads_maps_rows_by_name():
-    from labelkit.finetune import grow_heads
+    from labelkit.finetune.train import grow_heads
     from labelkit.models.compact import build_compact_maskrcnn
 
     module = build_compact_maskrcnn(4, **TINY)
@@ -236,7 +236,7 @@ def test_finetunes_coco_maskrcnn_architecture(tiny_ds, tmp_path):
 
 
 def test_coco_mask_ap_is_one_for_perfect_and_zero_for_no_predictions(tiny_ds):
-    from labelkit.coco_io import coco_mask_ap
+    from labelkit.io.coco import coco_mask_ap
 
     perfect = [d.copy() for d in tiny_ds.values("ground_truth")]
     for dets in perfect:
@@ -253,7 +253,7 @@ def test_coco_mask_ap_is_one_for_perfect_and_zero_for_no_predictions(tiny_ds):
 def test_load_coco_imports_masks_that_match_the_annotations(tmp_path):
     from PIL import Image
 
-    from labelkit.coco_io import load_coco
+    from labelkit.io.coco import load_coco
 
     (tmp_path / "images").mkdir()
     img, objs = _scene(3)
@@ -278,7 +278,7 @@ def test_load_coco_imports_masks_that_match_the_annotations(tmp_path):
 
 
 def test_load_coco_names_what_is_missing(tmp_path):
-    from labelkit.coco_io import load_coco
+    from labelkit.io.coco import load_coco
 
     with pytest.raises(LabelkitError, match="annotations.json"):
         load_coco(tmp_path)

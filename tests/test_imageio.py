@@ -8,7 +8,7 @@ from badfiles import good_rgb, png_bomb, truncated
 from PIL import Image
 
 from labelkit.errors import ImageReadError
-from labelkit.imageio import probe_image, read_image
+from labelkit.media.image import probe_image, read_image
 
 
 def test_rgb_jpeg_round_trip_is_close(tmp_path, rng):

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from labelkit import masks as M
+from labelkit.geometry import masks as M
 
 SETTINGS = settings(max_examples=150, deadline=None)
 

@@ -16,8 +16,8 @@ torch = pytest.importorskip("torch")
 tvd = pytest.importorskip("torchvision.models.detection")
 
 import labelkit.models as lkm  # noqa: E402
-from labelkit import masks  # noqa: E402
 from labelkit.errors import ModelError, WeightsNotAvailableError  # noqa: E402
+from labelkit.geometry import masks  # noqa: E402
 
 COCO_FILE = "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth"
 

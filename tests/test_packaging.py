@@ -51,7 +51,7 @@ def test_public_functions_survive_importing_their_modules():
     import labelkit as lk
 
     for name in ("audit", "propose", "finetune", "interpolate", "load_images", "Labeler"):
-        module = {"load_images": "data", "Labeler": "widgets", "interpolate": "video"}.get(name, name)
+        module = {"load_images": "io", "Labeler": "widgets", "interpolate": "video"}.get(name, name)
         importlib.import_module(f"labelkit.{module}")
         assert callable(getattr(lk, name)) and not isinstance(getattr(lk, name), type(lk)), name
 

@@ -16,10 +16,10 @@ from badfiles import truncated
 from conftest import write_image
 
 import labelkit.models as lkm
-from labelkit import masks
 from labelkit.errors import ModelError, SchemaError
-from labelkit.imageio import read_image
-from labelkit.propose import ProposeSummary, propose
+from labelkit.geometry import masks
+from labelkit.media.image import read_image
+from labelkit.propose.image import ProposeSummary, propose
 
 N_IMAGES = 8
 
@@ -155,7 +155,7 @@ def test_overwrite_replaces_unreviewed_proposals_without_duplicates(ds, coin_mod
 
 
 def test_overwrite_never_touches_reviewed_samples(ds, coin_model):
-    from labelkit.store import ReviewStore
+    from labelkit.store.image import ReviewStore
 
     propose(ds, coin_model, progress=False)
     ids = ds.values("id")
@@ -317,7 +317,7 @@ def test_torch_proposer_runs_through_propose(ds):
 def test_cli_propose_imports_a_folder_and_prints_the_summary(fo, dataset_name, image_paths, tmp_path, capsys):
     from test_models import _compact_proposer
 
-    from labelkit.cli import main
+    from labelkit.cli.main import main
 
     ckpt = lkm.save_checkpoint(_compact_proposer(), tmp_path / "tiny.pt")
     folder = str(Path(image_paths[0]).parent)
@@ -330,7 +330,7 @@ def test_cli_propose_imports_a_folder_and_prints_the_summary(fo, dataset_name, i
 
 
 def test_cli_propose_unknown_source_is_one_clear_error(capsys):
-    from labelkit.cli import main
+    from labelkit.cli.main import main
 
     assert main(["propose", "no-such-dataset-or-folder", "--model", "sample"]) == 2
     assert "neither a folder/glob of images nor an existing dataset" in capsys.readouterr().err
@@ -346,7 +346,7 @@ def test_sample_model_reaches_mask_ap50_on_known_val(fo, dataset_name):
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    from labelkit.data import load_images
+    from labelkit.io.images import load_images
 
     ckpt = lkm.sample_data_dir() / "models" / "sample_maskrcnn.pt"
     if not ckpt.is_file():
@@ -383,7 +383,7 @@ def test_sample_model_reaches_mask_ap50_on_known_val(fo, dataset_name):
 
 @pytest.mark.parametrize("undeclared_attr", [False, True], ids=["fast-path", "fallback"])
 def test_bulk_write_stores_what_fiftyones_own_serialization_stores(fo, ds, rng, undeclared_attr):
-    from labelkit.store import ReviewStore
+    from labelkit.store.image import ReviewStore
 
     dets = [
         fo.Detection(label="a", bounding_box=[0.1, 0.2, 0.3, 0.4], mask=rng.random((5, 7)) > 0.5,
@@ -413,7 +413,7 @@ def test_non_image_non_video_dataset_is_refused(fo, dataset_name, coin_model):
 
 
 def test_video_dataset_goes_to_video_propose(fo, dataset_name, coin_model):
-    from labelkit.video_propose import VideoProposeSummary
+    from labelkit.propose.video import VideoProposeSummary
 
     ds = fo.Dataset(dataset_name)
     ds.media_type = "video"

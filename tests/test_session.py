@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
-from labelkit import edit, masks
 from labelkit.errors import ReviewError
-from labelkit.session import Event, ReviewSession
+from labelkit.geometry import masks
+from labelkit.review import edit
+from labelkit.review.session import Event, ReviewSession
 
 W, H = 384, 303
 

@@ -9,8 +9,9 @@ import pytest
 
 import labelkit as lk
 from labelkit.errors import ReviewError, SchemaError
-from labelkit.masks import full_to_crop
-from labelkit.store import ReviewStore, make_label
+from labelkit.geometry.masks import full_to_crop
+from labelkit.store.image import ReviewStore
+from labelkit.store.schema import make_label
 
 
 def _proposal(fo, label, box_px, conf, w, h):

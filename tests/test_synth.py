@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labelkit import synth
+from labelkit.synth import scenes as synth
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "sample_data" / "models" / "sample_maskrcnn.pt"

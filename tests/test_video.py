@@ -13,7 +13,7 @@ import pytest
 import labelkit as lk
 from labelkit import video as lkv
 from labelkit.errors import LabelkitError, SchemaError
-from labelkit.masks import crop_to_full, fo_to_xyxy, full_to_crop, mask_iou
+from labelkit.geometry.masks import crop_to_full, fo_to_xyxy, full_to_crop, mask_iou
 
 ROOT = Path(__file__).resolve().parents[1]
 W, H = 160, 120

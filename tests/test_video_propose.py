@@ -11,7 +11,7 @@ import pytest
 
 import labelkit as lk
 from labelkit import video as lkv
-from labelkit.video_propose import VideoProposeSummary
+from labelkit.propose.video import VideoProposeSummary
 
 W, H = 96, 64
 
@@ -114,7 +114,7 @@ def test_rerun_does_not_duplicate_and_overwrite_keeps_reviewed_frames(two_videos
 
 
 def test_proposals_are_written_in_bulk_not_per_frame(two_videos, monkeypatch):
-    from labelkit import video_store
+    from labelkit.store import video as video_store
 
     calls = []
     real = video_store.write_frame_proposals
@@ -160,7 +160,7 @@ def test_bundled_model_finds_the_sample_video_objects_on_a_few_frames(fo):
         assert set(summary.per_class) >= {"ball", "mug", "book"}
         fns, props, gts = ds.values(["frames.frame_number", "frames.predictions", "frames.ground_truth"])
         by_fn = dict(zip(fns[0], zip(props[0], gts[0], strict=True), strict=True))
-        from labelkit.masks import detection_mask
+        from labelkit.geometry.masks import detection_mask
 
         ious = []
         for gt in by_fn[1][1].detections:  # each object of frame 1 is found with a good mask

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from labelkit.errors import ReviewError, SchemaError
-from labelkit.masks import crop_to_full, full_to_crop, mask_iou
+from labelkit.geometry.masks import crop_to_full, full_to_crop, mask_iou
 
 W, H, N = 160, 120, 21
 PROPOSED = (1, 11, 21)
@@ -71,7 +71,7 @@ def video_ds(fo, dataset_name, tmp_path):
 
 @pytest.fixture
 def session(video_ds):
-    from labelkit.video_session import VideoReviewSession
+    from labelkit.review.video import VideoReviewSession
 
     s = VideoReviewSession(video_ds, proposals="frames.predictions", labels="frames.labels")
     yield s
@@ -114,7 +114,7 @@ def test_frames_are_the_queue_and_the_image_is_the_decoded_frame(session):
 
 
 def test_image_dataset_is_refused(fo, dataset_name):
-    from labelkit.video_session import VideoReviewSession
+    from labelkit.review.video import VideoReviewSession
 
     ds = fo.Dataset(dataset_name)
     with pytest.raises(SchemaError, match="not videos"):
@@ -292,7 +292,7 @@ def test_accepting_a_proposal_replaces_the_interpolated_label_of_its_track(sessi
 
 
 def test_decisions_persist_and_a_new_session_resumes_at_the_last_reviewed_frame(session, video_ds):
-    from labelkit.video_session import VideoReviewSession
+    from labelkit.review.video import VideoReviewSession
 
     _keyframes_1_and_11(session)
     session.interpolate()
@@ -319,7 +319,7 @@ def test_decisions_persist_and_a_new_session_resumes_at_the_last_reviewed_frame(
 
 def test_several_videos_are_one_queue_of_frames(video_ds, tmp_path, fo):
     from labelkit import video as lkv
-    from labelkit.video_session import VideoReviewSession
+    from labelkit.review.video import VideoReviewSession
 
     other = tmp_path / "second.mp4"
     _write_video(other)

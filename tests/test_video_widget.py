@@ -11,7 +11,7 @@ import pytest
 
 import labelkit as lk
 from labelkit import video as lkv
-from labelkit.masks import detection_mask, mask_iou
+from labelkit.geometry.masks import detection_mask, mask_iou
 
 W, H = 320, 240
 PROPOSED = [1, 21, 41, 61]
@@ -62,7 +62,7 @@ def _canvas_px(lab, x, y):
 
 
 def test_labeler_on_a_video_dataset_is_the_video_labeler(labeler):
-    from labelkit.video_session import VideoReviewSession
+    from labelkit.review.video import VideoReviewSession
     from labelkit.widgets.video import VideoLabeler
 
     assert type(labeler) is VideoLabeler and isinstance(labeler.session, VideoReviewSession)

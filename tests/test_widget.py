@@ -82,7 +82,7 @@ def test_labeler_is_a_box_with_the_session_and_three_canvas_layers(labeler):
     import ipywidgets as widgets
     from ipycanvas import MultiCanvas
 
-    from labelkit.session import ReviewSession
+    from labelkit.review.session import ReviewSession
 
     assert isinstance(labeler, widgets.Box)
     assert isinstance(labeler.session, ReviewSession)

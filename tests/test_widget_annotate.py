@@ -40,14 +40,14 @@ def test_backend_is_registered_with_fiftyone(fo):
     import labelkit.widgets  # noqa: F401
 
     assert fo.annotation_config.backends["labelkit"]["config_cls"] == (
-        "labelkit.annotate_backend.LabelkitBackendConfig"
+        "labelkit.fiftyone_backend.LabelkitBackendConfig"
     )
 
 
 def test_register_before_fiftyone_is_imported_uses_fiftyones_env_vars(monkeypatch):
     import sys
 
-    import labelkit.annotate_backend as ab
+    import labelkit.fiftyone_backend as ab
 
     for var in ("FIFTYONE_ANNOTATION_BACKENDS", "FIFTYONE_LABELKIT_CONFIG_CLS"):
         monkeypatch.setenv(var, "x")  # so monkeypatch restores the original state

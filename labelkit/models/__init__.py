@@ -13,6 +13,8 @@ A proposer is any object with ``classes: list[str]`` and
 
 Importing this package is light: torch and torchvision are imported when a
 model is built.
+
+May import: :mod:`labelkit.errors`, :mod:`labelkit.geometry`, :mod:`labelkit.io` (the sample data folder).
 """
 
 from __future__ import annotations

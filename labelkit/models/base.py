@@ -12,7 +12,7 @@ A *proposer* is any object with
 FiftyOne labels; timed as "post-process"). Objects that only have ``classes`` and
 ``predict`` work everywhere a proposer is accepted.
 
-Coordinates follow :mod:`labelkit.masks`: raw outputs use absolute pixel boxes
+Coordinates follow :mod:`labelkit.geometry.masks`: raw outputs use absolute pixel boxes
 ``[x1, y1, x2, y2]``; FiftyOne labels use relative ``[x, y, w, h]`` boxes with the
 mask cropped to the box.
 """
@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import masks as _masks
 from ..errors import ModelError
+from ..geometry import masks as _masks
 
 #: Class names that are never output (torchvision's COCO category list uses them
 #: as placeholders).
@@ -86,7 +86,7 @@ class Proposer:
 
     **Input** (``predict(images)``): a list of ``B`` images, each an
     ``np.ndarray`` of shape ``(H, W, 3)``, dtype ``uint8``, RGB, values 0-255 (what
-    :func:`labelkit.imageio.read_image` returns). Images of one batch may differ in
+    :func:`labelkit.media.image.read_image` returns). Images of one batch may differ in
     size.
 
     **Output**: a list of ``B`` ``fo.Detections``, in the order of ``images``. Each
@@ -97,7 +97,7 @@ class Proposer:
       :attr:`min_confidence` (and at least ``min_confidence`` passed to ``predict``).
     * ``bounding_box`` (``list[float]`` of 4, ``[x, y, w, h]``): relative to the
       image size, in ``[0, 1]``; for mask models it is the tight box of the mask,
-      on whole pixels, so ``labelkit.masks.pixel_box(box, W, H)`` gives back the
+      on whole pixels, so ``labelkit.geometry.masks.pixel_box(box, W, H)`` gives back the
       pixel box ``(x0, y0, x1, y1)`` exactly.
     * ``mask`` (``np.ndarray`` of ``bool``, shape ``(y1 - y0, x1 - x0)``): the
       instance mask cropped to its box (the model's per-pixel probability
@@ -129,7 +129,7 @@ class Proposer:
         >>> det = model.predict([image])[0].detections[0]
         >>> det.label, det.confidence, det.mask.shape
         ('bright', 0.9, (10, 20))
-        >>> from labelkit.masks import pixel_box
+        >>> from labelkit.geometry.masks import pixel_box
         >>> pixel_box(det.bounding_box, 60, 40)  # (x0, y0, x1, y1) pixels
         (5, 10, 25, 20)
     """
@@ -249,7 +249,7 @@ def _check_images(images) -> list[np.ndarray]:
                 f"shape {im.shape}, dtype {im.dtype}" if isinstance(im, np.ndarray) else type(im).__name__
             )
             raise ModelError(
-                f"image {i} must be an (H, W, 3) uint8 RGB array (labelkit.imageio.read_image "
+                f"image {i} must be an (H, W, 3) uint8 RGB array (labelkit.media.image.read_image "
                 f"returns one), got {desc}"
             )
     return images

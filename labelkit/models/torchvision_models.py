@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError, WeightsNotAvailableError
+from ..io.sample import sample_data_dir
 from .base import PLACEHOLDER_CLASSES, Proposer, resolve_device
 
 CHECKPOINT_FORMAT = "labelkit.maskrcnn/1"
@@ -43,17 +44,6 @@ def is_offline() -> bool:
     """True when ``LABELKIT_OFFLINE`` or ``HF_HUB_OFFLINE`` is set: labelkit then
     never attempts a download and fails at once if weights are not cached."""
     return any(_truthy(os.environ.get(name)) for name in OFFLINE_ENV)
-
-
-def sample_data_dir() -> Path:
-    """The ``sample_data/`` folder: ``$LABELKIT_SAMPLE_DATA`` if set, else the one
-    next to the ``labelkit`` package (a source checkout)."""
-    env = os.environ.get("LABELKIT_SAMPLE_DATA")
-    if env:
-        return Path(env).expanduser()
-    import labelkit
-
-    return Path(labelkit.__file__).resolve().parent.parent / "sample_data"
 
 
 # ------------------------------------------------------------------- proposer

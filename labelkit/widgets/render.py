@@ -69,7 +69,7 @@ def read_preview(path: str | os.PathLike, min_width: int, min_height: int) -> np
 
     JPEG files are decoded with DCT scaling (1/2, 1/4 or 1/8 of the size), which is
     what makes showing a 48-megapixel photo fast; other formats are decoded fully.
-    EXIF orientation and colour modes are handled as :func:`labelkit.imageio.read_image`
+    EXIF orientation and colour modes are handled as :func:`labelkit.media.image.read_image`
     does.
 
     Args:
@@ -85,7 +85,7 @@ def read_preview(path: str | os.PathLike, min_width: int, min_height: int) -> np
     try:
         from PIL import Image, ImageOps
 
-        from ..imageio import to_rgb_array
+        from ..media.image import to_rgb_array
 
         with Image.open(path) as img:
             if img.format == "JPEG":

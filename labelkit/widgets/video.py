@@ -4,7 +4,7 @@
 opens this widget for video collections. A frame is an image: the canvas, overlay,
 tools, instance list and keys of :class:`~labelkit.widgets.labeler.Labeler` work
 unchanged on the current frame, through a
-:class:`~labelkit.video_session.VideoReviewSession` (which decides and writes;
+:class:`~labelkit.review.video.VideoReviewSession` (which decides and writes;
 this widget draws and forwards).
 
 Added controls: a frame slider linked to a ``Play`` button (plays by stepping the
@@ -30,7 +30,8 @@ import html
 
 import ipywidgets as W
 
-from .labeler import _STATE_MARK, KEYMAP_HTML, Labeler, _guard
+from ._common import _STATE_MARK, KEYMAP_HTML, _guard
+from .labeler import Labeler
 
 VIDEO_KEYMAP_HTML = """
 <div style="font-size:12px;line-height:1.5">
@@ -47,7 +48,7 @@ class VideoLabeler(Labeler):
 
     Args:
         samples: a video ``fo.Dataset``, a view, a dataset name, or an existing
-            :class:`~labelkit.video_session.VideoReviewSession`.
+            :class:`~labelkit.review.video.VideoReviewSession`.
         proposals: the frame field with model proposals (``"frames.<name>"``).
         labels: the frame field the reviewed labels go to.
         classes: classes for new labels (default: those found in the collection).
@@ -63,6 +64,17 @@ class VideoLabeler(Labeler):
         >>> labeler.session.mark_keyframe()                      # doctest: +SKIP
     """
 
+    @classmethod
+    def handles(cls, samples) -> bool:
+        """Whether ``samples`` (collection, dataset name or session) holds videos:
+        ``lk.Labeler(samples)`` then opens a VideoLabeler."""
+        from ..review.session import ReviewSession
+        from ..store.dataset import is_video_collection
+
+        if isinstance(samples, ReviewSession):
+            return hasattr(samples, "frame_number")
+        return is_video_collection(samples)
+
     def __init__(
         self,
         samples,
@@ -75,7 +87,7 @@ class VideoLabeler(Labeler):
         brush_radius: int = 10,
         play_interval_ms: int = 250,
     ):
-        from ..video_session import VideoReviewSession
+        from ..review.video import VideoReviewSession
 
         if isinstance(samples, VideoReviewSession):
             session = samples

@@ -1,0 +1,23 @@
+"""Audit: should I automate my labeling? Proposal-vs-final metrics, effort, a recommendation.
+
+* :mod:`.report` - :func:`audit` and :class:`AuditReport` (metrics, confidence
+  intervals, recommendation, threshold suggestion);
+* :mod:`.render` - the report's terminal table, HTML page and plots.
+
+May import: :mod:`labelkit.errors`, :mod:`labelkit.geometry`, :mod:`labelkit.store`,
+:mod:`labelkit.io`.
+"""
+
+from __future__ import annotations
+
+from .report import (
+    AuditReport,
+    audit,
+    suggest_threshold,
+)
+
+__all__ = [
+    "AuditReport",
+    "audit",
+    "suggest_threshold",
+]

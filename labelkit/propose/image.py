@@ -1,0 +1,336 @@
+"""Batch pre-labeling: run a proposer over a FiftyOne collection.
+
+The pipeline (one call of :func:`propose`):
+
+1. pick the samples to do: those whose proposals field is empty (all
+   unreviewed ones with ``overwrite=True``); reviewed samples are never touched;
+2. a thread pool decodes images with :func:`labelkit.media.image.read_image`,
+   prefetching a few batches ahead of the model;
+3. the model runs batch by batch (``torch.inference_mode``), then masks are
+   thresholded and cropped to their boxes;
+4. results are written in bulk every ``write_every`` samples through
+   :meth:`labelkit.store.ReviewStore.write_proposals` (FiftyOne ``set_values``),
+   so an interrupted run keeps what it wrote and a re-run resumes from there.
+
+An image that cannot be read is skipped, its reason stored in the sample field
+``propose_error`` and in the summary; the run goes on.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from .._summary import LinesSummary
+from ..errors import SchemaError
+from ._engine import _PHASES, ERROR_FIELD, _check_model, _describe, _read, detail_lines, run_batch
+
+logger = logging.getLogger("labelkit")
+
+
+@dataclass(repr=False)
+class ProposeSummary(LinesSummary):
+    """What :func:`propose` did.
+
+    Attributes:
+        field: the proposals field written.
+        model: a short description of the proposer.
+        total: samples in the collection.
+        images: images proposed for (and written) by this run.
+        proposals: detections written.
+        per_class: class name -> detections written.
+        skipped_reviewed: samples left alone because they are reviewed
+            (``review_status`` done/skipped, or a proposal with a ``review``).
+        skipped_existing: samples that already had proposals (``overwrite=False``).
+        failed: image path -> reason, for images that could not be read.
+        seconds: wall time of the whole call.
+        timings: seconds per phase: ``decode`` (waiting for decoded images, i.e.
+            decoding not hidden behind the model), ``model``, ``postprocess``
+            (mask thresholding/cropping, building labels), ``write`` (database),
+            ``other`` (queries, bookkeeping).
+        decode_cpu_seconds: total decoding time in the worker threads (mostly
+            overlapped with the model).
+        batch_size: images per model call.
+        num_workers: decoding threads.
+    """
+
+    field: str
+    model: str = ""
+    total: int = 0
+    images: int = 0
+    proposals: int = 0
+    per_class: dict[str, int] = field(default_factory=dict)
+    skipped_reviewed: int = 0
+    skipped_existing: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
+    decode_cpu_seconds: float = 0.0
+    batch_size: int = 0
+    num_workers: int = 0
+
+    @property
+    def skipped(self) -> int:
+        """Samples not processed because they were reviewed or already had proposals."""
+        return self.skipped_reviewed + self.skipped_existing
+
+    @property
+    def images_per_s(self) -> float:
+        """Images proposed per second of wall time (0 when nothing was done)."""
+        return self.images / self.seconds if self.seconds > 0 and self.images else 0.0
+
+    @property
+    def overhead_fraction(self) -> float:
+        """Share of the wall time not spent in the model (decode wait, post-process, writes...)."""
+        if self.seconds <= 0:
+            return 0.0
+        return max(0.0, 1.0 - self.timings.get("model", 0.0) / self.seconds)
+
+    def _lines(self) -> list[str]:
+        lines = [
+            f"propose -> '{self.field}' ({self.model}): {self.images} image(s), "
+            f"{self.proposals} proposal(s) in {self.seconds:.1f} s ({self.images_per_s:.2f} images/s)",
+            f"  skipped: {self.skipped_reviewed} reviewed, {self.skipped_existing} already proposed; "
+            f"failed: {len(self.failed)}",
+        ]
+        return lines + detail_lines(self.per_class, self.timings, self.seconds, self.failed)
+
+    def _repr_html_(self) -> str:
+        head = html.escape(self._lines()[0])
+        rows = [
+            ("images proposed", self.images),
+            ("proposals", self.proposals),
+            ("skipped (reviewed)", self.skipped_reviewed),
+            ("skipped (already proposed)", self.skipped_existing),
+            ("failed", len(self.failed)),
+            ("images/s", f"{self.images_per_s:.2f}"),
+        ]
+        rows += [(f"time: {k}", f"{v:.2f} s") for k, v in self.timings.items()]
+        body = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+        classes = "".join(
+            f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>"
+            for k, v in sorted(self.per_class.items(), key=lambda kv: (-kv[1], kv[0]))
+        )
+        fails = "".join(
+            f"<tr><td><code>{html.escape(p)}</code></td><td>{html.escape(r)}</td></tr>"
+            for p, r in self.failed.items()
+        )
+        out = f"<div><b>{head}</b><table>{body}</table>"
+        if classes:
+            out += f"<table><tr><th>class</th><th>proposals</th></tr>{classes}</table>"
+        if fails:
+            out += f"<table><tr><th>failed image</th><th>reason</th></tr>{fails}</table>"
+        return out + "</div>"
+
+
+def _review_state(dataset, ids: Sequence[str], field: str, has_field: bool) -> dict[str, tuple[bool, bool]]:
+    """sample id -> (reviewed, has proposals), read from the dataset itself (a
+    filtered view could hide reviewed proposals)."""
+    if not ids:
+        return {}
+    view = dataset.select(list(ids))
+    if has_field:
+        got_ids, statuses, reviews = view.values(["id", "review_status", f"{field}.detections.review"])
+    else:
+        got_ids, statuses = view.values(["id", "review_status"])
+        reviews = [None] * len(got_ids)
+    out = {}
+    for i, s, r in zip(got_ids, statuses, reviews, strict=True):
+        reviewed = s in ("done", "skipped") or any(v is not None for v in (r or []))
+        out[i] = (reviewed, r is not None)
+    return out
+
+
+def propose(
+    samples,
+    model,
+    field: str = "predictions",
+    min_confidence: float = 0.3,
+    batch_size: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    num_workers: int | None = None,
+    write_every: int = 128,
+    confidence: float | None = None,
+    **video_options,
+) -> ProposeSummary:
+    """Pre-label a FiftyOne collection with a proposer.
+
+    Only samples whose ``field`` is empty are processed, so re-running after an
+    interruption resumes where it stopped and never duplicates proposals.
+    Reviewed samples (``review_status`` "done"/"skipped", or any proposal with a
+    ``review``) are never overwritten, not even with ``overwrite=True``.
+
+    Args:
+        samples: a ``fo.Dataset``, a view of one, or a dataset name.
+        model: a proposer (``lk.models.maskrcnn()``, ``lk.models.sample()``,
+            ``lk.models.from_callable(...)``, or any object with ``classes`` and
+            ``predict(images) -> list[fo.Detections]``).
+        field: the ``fo.Detections`` field to write proposals to.
+        min_confidence: drop proposals scoring below this.
+        batch_size: images per model call (default: the proposer's
+            ``batch_size``, else 4).
+        overwrite: also redo unreviewed samples that already have proposals.
+        progress: show a progress bar (``tqdm.auto``: a widget in notebooks).
+        num_workers: image-decoding threads (default: CPU count, at most 8).
+        write_every: samples per bulk database write.
+        confidence: alias of ``min_confidence``.
+        **video_options: for video collections only, passed to
+            :func:`labelkit.propose.video.propose_video` (``every``, ``frames``).
+
+    Video collections are proposed frame by frame (``field`` is a frame field such
+    as ``"frames.predictions"``), see :func:`labelkit.propose.video.propose_video`;
+    the summary is then a ``VideoProposeSummary``.
+
+    Returns:
+        a :class:`ProposeSummary` (counts, failures, per-class counts, timings).
+
+    Each written ``fo.Detection`` has ``label``, ``confidence``, relative
+    ``bounding_box``, ``mask`` (cropped to the box) and ``review=None``.
+
+    Example:
+        >>> summary = lk.propose(ds, lk.models.sample(), min_confidence=0.3)  # doctest: +SKIP
+        >>> summary.images, summary.failed  # doctest: +SKIP
+        (60, {})
+    """
+    from tqdm.auto import tqdm
+
+    from ..store.image import ReviewStore
+
+    t_start = time.perf_counter()
+    if confidence is not None:
+        min_confidence = confidence
+    _check_model(model)
+    if write_every < 1:
+        raise ValueError(f"write_every must be >= 1, got {write_every}")
+    from ..store.dataset import is_video_collection
+    from .video import propose_video
+
+    if is_video_collection(samples):  # frame by frame: labelkit.propose.video
+        return propose_video(
+            samples, model, field=field, min_confidence=min_confidence, batch_size=batch_size,
+            overwrite=overwrite, progress=progress, write_every=write_every, **video_options,
+        )
+    if video_options:
+        raise TypeError(f"propose() got video-only options {sorted(video_options)} for an image collection")
+    media_type = getattr(samples, "media_type", None)
+    if media_type not in (None, "image"):
+        raise SchemaError(
+            f"'{samples.name}' holds {media_type} samples; propose() labels images and videos"
+        )
+    store = ReviewStore.for_proposals(samples, field)
+    coll, dataset = store.samples, store.dataset
+    batch_size = int(batch_size or getattr(model, "batch_size", None) or 4)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    workers = int(num_workers or min(8, os.cpu_count() or 1))
+    summary = ProposeSummary(field=field, model=_describe(model), batch_size=batch_size, num_workers=workers)
+    timings = summary.timings
+    per_class: Counter = Counter()
+
+    ids, paths = coll.values(["id", "filepath"]) if len(coll) else ([], [])
+    summary.total = len(ids)
+    state = _review_state(dataset, ids, field, True)
+    has_err_field = ERROR_FIELD in dataset.get_field_schema()
+    prev_err = dict(zip(*dataset.select(ids).values(["id", ERROR_FIELD]), strict=True)) if ids and has_err_field else {}
+    todo: list[tuple[str, str]] = []
+    for sid, path in zip(ids, paths, strict=True):
+        reviewed, has_props = state.get(sid, (False, False))
+        if reviewed:
+            summary.skipped_reviewed += 1
+        elif has_props and not overwrite:
+            summary.skipped_existing += 1
+        else:
+            todo.append((sid, path))
+
+    pending: dict[str, object] = {}
+    errors: dict[str, str] = {}
+
+    def flush() -> None:
+        if not pending and not errors:
+            return
+        t0 = time.perf_counter()
+        now = _review_state(dataset, list(pending), field, True)
+        values = {}
+        for sid, dets in pending.items():
+            reviewed, has_props = now.get(sid, (False, False))
+            if reviewed:  # reviewed while we were running: leave it alone
+                summary.skipped_reviewed += 1
+                continue
+            if has_props and not overwrite:  # written meanwhile (another run)
+                summary.skipped_existing += 1
+                continue
+            values[sid] = dets
+        store.write_proposals(values, field=field)
+        err_values = dict(errors)
+        err_values.update({sid: None for sid in values if prev_err.get(sid)})
+        if err_values:
+            store.write_proposals(err_values, field=ERROR_FIELD)
+        for dets in values.values():
+            summary.proposals += len(dets.detections)
+            per_class.update(d.label for d in dets.detections)
+        summary.images += len(values)
+        pending.clear()
+        errors.clear()
+        timings["write"] += time.perf_counter() - t0
+
+    bar = tqdm(total=len(todo), disable=not progress, unit="img", desc=f"propose -> {field}", leave=True)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labelkit-decode")
+    queue: deque = deque()
+    items = iter(todo)
+    max_ahead = max(3 * batch_size, 2 * workers)
+    ok = False
+    try:
+        while True:
+            batch: list[tuple[str, str, object]] = []
+            while len(batch) < batch_size:
+                while len(queue) < max_ahead:
+                    item = next(items, None)
+                    if item is None:
+                        break
+                    queue.append((item, pool.submit(_read, item[1])))
+                if not queue:
+                    break
+                (sid, path), fut = queue.popleft()
+                t0 = time.perf_counter()
+                img, reason, dt = fut.result()
+                timings["decode"] += time.perf_counter() - t0
+                summary.decode_cpu_seconds += dt
+                if img is None:
+                    summary.failed[path] = reason
+                    errors[sid] = reason
+                    logger.warning("labelkit: propose skipped '%s': %s", path, reason)
+                    bar.update(1)
+                    continue
+                batch.append((sid, path, img))
+            if not batch:
+                break
+            results = run_batch(model, [b[2] for b in batch], min_confidence, timings)
+            for (sid, _path, _img), dets in zip(batch, results, strict=True):
+                pending[sid] = dets
+            bar.update(len(batch))
+            if len(pending) + len(errors) >= write_every:
+                flush()
+        ok = True
+    finally:
+        for _item, fut in queue:
+            fut.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+        if ok:
+            flush()
+        else:  # keep what is done; the original error is the one to report
+            try:
+                flush()
+            except Exception:  # noqa: BLE001
+                logger.exception("labelkit: could not save the last proposals after an error")
+    summary.per_class = dict(per_class)
+    summary.seconds = time.perf_counter() - t_start
+    timings["other"] = max(0.0, summary.seconds - sum(v for k, v in timings.items() if k != "other"))
+    return summary
