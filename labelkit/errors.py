@@ -44,3 +44,54 @@ class DatabaseError(LabelkitError, RuntimeError):
 
 class ReviewError(LabelkitError, ValueError):
     """A review action was asked for something that does not exist (bad index, class...)."""
+
+
+class ProposalError(ModelError, ValueError):
+    """A proposer returned output that breaks the proposer contract (NaN or
+    out-of-image boxes, scores outside [0, 1], unknown classes, masks that do not
+    fit their box). Nothing of the batch is written.
+
+    Attributes:
+        model: a short description of the proposer.
+        reason: what is wrong, naming the value.
+    """
+
+
+class ImportFormatError(SchemaError):
+    """A file to import (COCO JSON, video annotations) is malformed; the message
+    names the file, the entry and what to fix. Nothing is imported."""
+
+
+class UnsafePathError(LabelkitError, ValueError):
+    """A path would leave the folder it must stay in (``../``, an absolute path or
+    a symlink pointing outside): export folders, checkpoints, journals and COCO
+    ``file_name`` entries."""
+
+
+class MissingImageError(ImageReadError, FileNotFoundError):
+    """An image that was imported is no longer readable at review time; the
+    decision is refused so nothing is recorded for an image nobody saw."""
+
+
+class NotAllowedError(ReviewError):
+    """The review action is switched off for this review (an annotation run's
+    ``allow_additions`` / ``allow_deletions`` / ``allow_label_edits`` /
+    ``allow_spatial_edits`` = False)."""
+
+
+class OutputPathError(LabelkitError, ValueError):
+    """An output path the user named cannot be written as asked (an export folder
+    that exists as a file, a checkpoint whose folder is missing or that names a
+    folder, an export folder that is or holds the dataset's media). Checked before
+    anything is written."""
+
+
+class PromptError(LabelkitError, ValueError):
+    """A segmenter prompt (box, clicks, prior mask) or its image is malformed; the
+    message names the value and the expected form."""
+
+
+class BackendOptionError(LabelkitError, ValueError):
+    """An option of ``ds.annotate(..., backend="labelkit")`` is unknown or has a value
+    the labelkit backend cannot honour; the message names the option and lists the
+    supported values. The annotation run is not created."""

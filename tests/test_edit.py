@@ -1,4 +1,4 @@
-"""labelkit.review.edit: brush/erase strokes, crop-mask helpers, polygon, box, GrabCut."""
+"""labelkit.geometry.edit: brush/erase strokes, crop-mask helpers, polygon, box, GrabCut."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labelkit.errors import ReviewError
-from labelkit.geometry import masks
-from labelkit.review import edit
+from labelkit.geometry import edit, masks
 
 # ------------------------------------------------------------------ real coins
 

@@ -14,8 +14,7 @@ import pytest
 import scipy.ndimage as ndi
 
 from labelkit.errors import ReviewError
-from labelkit.geometry import masks
-from labelkit.review import edit
+from labelkit.geometry import edit, masks
 from labelkit.review.session import Event, ReviewSession
 
 W, H = 384, 303

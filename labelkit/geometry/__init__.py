@@ -2,14 +2,17 @@
 
 Owns every conversion between torchvision absolute ``[x1, y1, x2, y2]``, FiftyOne
 relative ``[x, y, w, h]`` and COCO absolute ``[x, y, w, h]`` boxes, crop/full masks,
-polygons, RLE (pycocotools underneath) and IoU (:mod:`.masks`), and signed
-distance maps (:mod:`.sdf`). Pure numpy/OpenCV/pycocotools.
+polygons, RLE (pycocotools underneath) and IoU (:mod:`.masks`), signed distance
+maps (:mod:`.sdf`), and mask edits at full resolution: brush, erase, polygon, box
+and GrabCut refine (:mod:`.edit`, used by the review session and the GrabCut
+segmenter). Pure numpy/OpenCV/pycocotools.
 
 May import: :mod:`labelkit.errors` only.
 """
 
 from __future__ import annotations
 
+from . import edit
 from .masks import (
     box_iou,
     coco_segmentation_to_mask,
@@ -39,6 +42,7 @@ from .sdf import (
 )
 
 __all__ = [
+    "edit",
     "box_iou",
     "coco_segmentation_to_mask",
     "coco_to_fo",

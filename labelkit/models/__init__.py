@@ -11,15 +11,19 @@ A proposer is any object with ``classes: list[str]`` and
 * :func:`from_torchvision` - any torchvision-style detector.
 * :func:`from_callable` - any function ``images -> boxes/labels/scores/masks``.
 
+Segmenters (prompts -> masks, see :mod:`.segmenters`): :func:`grabcut` (offline
+default) and :func:`sam` (SAM / SAM 2 through Hugging Face ``transformers``).
+
 Importing this package is light: torch and torchvision are imported when a
 model is built.
 
-May import: :mod:`labelkit.errors`, :mod:`labelkit.geometry`, :mod:`labelkit.io` (the sample data folder).
+May import: :mod:`labelkit.errors`, :mod:`labelkit.geometry`, :mod:`labelkit.io` (the sample data folder, safe output paths).
 """
 
 from __future__ import annotations
 
 from .base import CallableProposer, Proposer, from_callable, resolve_device
+from .segmenters import GrabCutSegmenter, SamSegmenter, Segmenter, grabcut, sam
 from .torchvision_models import (
     CHECKPOINT_FORMAT,
     TorchvisionProposer,
@@ -35,6 +39,11 @@ from .torchvision_models import (
 )
 
 __all__ = [
+    "GrabCutSegmenter",
+    "SamSegmenter",
+    "Segmenter",
+    "grabcut",
+    "sam",
     "CHECKPOINT_FORMAT",
     "CallableProposer",
     "Proposer",

@@ -3,7 +3,7 @@
 * :mod:`.session` - :class:`ReviewSession` over image samples;
 * :mod:`.video` - :class:`VideoReviewSession`: the same session over the frames of
   videos (a subclass; tracks and keyframes added);
-* :mod:`.edit` - mask edits at full resolution: brush, erase, polygon, box, GrabCut.
+Mask edits (brush, erase, polygon, box, GrabCut) are :mod:`labelkit.geometry.edit`.
 
 Pure Python + numpy; never imports ipywidgets. Writes only through :mod:`labelkit.store`.
 
@@ -13,7 +13,6 @@ May import: :mod:`labelkit.errors`, :mod:`labelkit.geometry`, :mod:`labelkit.med
 
 from __future__ import annotations
 
-from . import edit
 from .session import (
     STATES,
     Event,
@@ -32,5 +31,4 @@ __all__ = [
     "STATES",
     "VideoInstance",
     "VideoReviewSession",
-    "edit",
 ]

@@ -97,7 +97,7 @@ from ..errors import ReviewError
 from ..geometry import masks as _masks
 from ..store.image import ReviewStore
 from ..store.schema import make_label
-from . import edit as _edit
+from ..geometry import edit as _edit
 
 STATES = ("pending", "accepted", "edited", "rejected", "new")
 _UNSET = object()
@@ -165,7 +165,7 @@ class Instance:
 
     @property
     def cropmask(self) -> tuple:
-        """``(box, crop)`` (see :mod:`labelkit.review.edit`)."""
+        """``(box, crop)`` (see :mod:`labelkit.geometry.edit`)."""
         return self.box, self.crop
 
     def full_mask(self) -> np.ndarray:

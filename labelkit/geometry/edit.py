@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from ..errors import ReviewError
-from ..geometry import masks as _masks
+from . import masks as _masks
 
 Box = tuple[int, int, int, int]
 CropMask = tuple[Box | None, np.ndarray]
