@@ -62,3 +62,83 @@ def tiny_sam2(seed: int = 0):
     model = Sam2Model(Sam2Config(vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder))
     processor = Sam2Processor(image_processor=Sam2ImageProcessor(size={"height": 64, "width": 64}))
     return model.eval(), processor
+
+
+def _clip_tokenizer(folder, words):
+    """A real ``CLIPTokenizer`` over a tiny character vocabulary written to ``folder``."""
+    import json
+
+    from transformers import CLIPTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = {"!": 0, "<|startoftext|>": 1, "<|endoftext|>": 2}  # OWL masks queries whose first id is 0
+    for c in "abcdefghijklmnopqrstuvwxyz":
+        vocab[c] = len(vocab)
+        vocab[c + "</w>"] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), pad_token="!"), len(vocab)
+
+
+def tiny_owlv2(folder, seed: int = 0):
+    """``(Owlv2ForObjectDetection, Owlv2Processor)``: 64-px input, 16 boxes per image."""
+    import torch
+    from transformers import (
+        Owlv2Config,
+        Owlv2ForObjectDetection,
+        Owlv2ImageProcessor,
+        Owlv2Processor,
+        Owlv2TextConfig,
+        Owlv2VisionConfig,
+    )
+
+    tokenizer, vocab_size = _clip_tokenizer(folder, None)
+    text = Owlv2TextConfig(vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                           num_attention_heads=2, max_position_embeddings=32, bos_token_id=1, eos_token_id=2,
+                           pad_token_id=0)
+    vision = Owlv2VisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                               image_size=64, patch_size=16)
+    torch.manual_seed(seed)
+    model = Owlv2ForObjectDetection(Owlv2Config(text_config=text.to_dict(), vision_config=vision.to_dict(),
+                                                projection_dim=16))
+    with torch.no_grad():  # boxes = OWL's box bias alone: one box centred on each patch (random ones are degenerate)
+        model.box_head.dense2.weight.zero_()
+        model.box_head.dense2.bias.zero_()
+    processor = Owlv2Processor(image_processor=Owlv2ImageProcessor(size={"height": 64, "width": 64}),
+                               tokenizer=tokenizer)
+    return model.eval(), processor
+
+
+def tiny_grounding_dino(folder, seed: int = 0):
+    """``(GroundingDinoForObjectDetection, GroundingDinoProcessor)``: tiny Swin + BERT, 10 queries."""
+    import torch
+    from transformers import (
+        BertConfig,
+        BertTokenizer,
+        GroundingDinoConfig,
+        GroundingDinoForObjectDetection,
+        GroundingDinoImageProcessor,
+        GroundingDinoProcessor,
+        SwinConfig,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "a", "donut", "mug", "ball", "book", "photo", "of"]
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    tokenizer = BertTokenizer(str(folder / "vocab.txt"))
+    swin = SwinConfig(image_size=64, patch_size=4, embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1],
+                      window_size=2, out_features=["stage2", "stage3", "stage4"])
+    text = BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                      intermediate_size=32, max_position_embeddings=32)
+    config = GroundingDinoConfig(backbone_config=swin, use_timm_backbone=False, use_pretrained_backbone=False,
+                                 backbone=None, text_config=text, d_model=32, encoder_layers=1, decoder_layers=2,
+                                 encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+                                 decoder_ffn_dim=32, num_queries=10, num_feature_levels=3, encoder_n_points=2,
+                                 decoder_n_points=2, max_text_len=32)
+    torch.manual_seed(seed)
+    model = GroundingDinoForObjectDetection(config)
+    processor = GroundingDinoProcessor(
+        image_processor=GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}),
+        tokenizer=tokenizer,
+    )
+    return model.eval(), processor

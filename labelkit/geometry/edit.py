@@ -514,6 +514,7 @@ def grabcut_refine(
     bgd = np.zeros((1, 65), np.float64)
     fgd = np.zeros((1, 65), np.float64)
     try:
+        cv2.setRNGSeed(0)  # GrabCut's GMM init draws from OpenCV's RNG: the same clicks give the same mask
         cv2.grabCut(run_img, run_gc, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     except cv2.error:
         return fallback()

@@ -13,6 +13,8 @@ A proposer is any object with ``classes: list[str]`` and
 
 Segmenters (prompts -> masks, see :mod:`.segmenters`): :func:`grabcut` (offline
 default) and :func:`sam` (SAM / SAM 2 through Hugging Face ``transformers``).
+Text-prompted proposals for classes no model was trained on: :func:`grounded`
+(OWLv2 / Grounding DINO + a segmenter); several proposers together: :func:`ensemble`.
 
 Importing this package is light: torch and torchvision are imported when a
 model is built.
@@ -23,6 +25,8 @@ May import: :mod:`labelkit.errors`, :mod:`labelkit.geometry`, :mod:`labelkit.io`
 from __future__ import annotations
 
 from .base import CallableProposer, Proposer, from_callable, resolve_device
+from .ensemble import EnsembleProposer, ensemble
+from .grounded import GroundedProposer, grounded
 from .segmenters import GrabCutSegmenter, SamSegmenter, Segmenter, grabcut, sam
 from .torchvision_models import (
     CHECKPOINT_FORMAT,
@@ -39,6 +43,10 @@ from .torchvision_models import (
 )
 
 __all__ = [
+    "EnsembleProposer",
+    "GroundedProposer",
+    "ensemble",
+    "grounded",
     "GrabCutSegmenter",
     "SamSegmenter",
     "Segmenter",

@@ -443,13 +443,13 @@ def _model_classes(model_type: str):
     )
 
 
-def hub_load(name_or_path: str | os.PathLike, load, what: str):
+def hub_load(name_or_path: str | os.PathLike, load, what: str, hint: str = "lk.models.sam('{path}')"):
     """Run ``load(source, local_files_only)`` for a hub id or a local folder with
     labelkit's offline rules: a local folder is read as it is; a hub id is looked up
     in the Hugging Face cache first and downloaded once when missing (never when
     ``LABELKIT_OFFLINE`` / ``HF_HUB_OFFLINE`` is set). A missing model raises
     :class:`~labelkit.errors.WeightsNotAvailableError` naming the id, the cache
-    folder and the local-folder alternative."""
+    folder and the local-folder alternative (``hint``, a call with ``{path}``)."""
     path = Path(str(name_or_path)).expanduser()
     if path.is_dir():
         try:
@@ -476,7 +476,7 @@ def hub_load(name_or_path: str | os.PathLike, load, what: str):
         raise WeightsNotAvailableError(
             f"{what} '{name}' is {reason}. Download it once where there is network "
             f"(huggingface-cli download {name}), or pass a local folder saved with "
-            f"save_pretrained(): lk.models.sam('/path/to/{name.rsplit('/', 1)[-1]}')"
+            f"save_pretrained(): {hint.format(path='/path/to/' + name.rsplit('/', 1)[-1])}"
         ) from cached_exc
 
 
