@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import labelkit as lk
+from labelkit.audit.compare import AuditComparison
 from labelkit.audit.report import DEFAULT_THRESHOLDS, _recommend, suggest_threshold
 from labelkit.errors import LabelkitError
 from labelkit.geometry.masks import full_to_crop
@@ -818,3 +819,69 @@ def test_cli_says_what_to_do_when_nothing_is_reviewed(fo, module_name):
     )
     assert r.returncode == 2
     assert "labelkit: error: nothing to audit" in r.stderr and "lk.Labeler" in r.stderr
+
+
+# ------------------------------------------------- several proposal fields side by side
+
+
+@pytest.fixture(scope="module")
+def two_models(module_name):
+    """Ground truth (cats and dogs) and two models: 'good' finds every object almost
+    exactly; 'catonly' finds only the cats, shifted by 2 px, plus one false dog per image."""
+    import fiftyone as fo
+
+    samples = []
+    for i in range(25):  # >= min_instances per class, so there is a recommendation
+        cat, dog = _rect(4, 4, 24, 24), _rect(34, 10, 58, 40)
+        gt = [fo.Detection(label=lbl, **dict(zip(("bounding_box", "mask"), full_to_crop(m), strict=True)))
+              for lbl, m in (("cat", cat), ("dog", dog))]
+        good = [_proposal(fo, "cat", cat, 0.9), _proposal(fo, "dog", _rect(34, 10, 58, 39), 0.8)]
+        catonly = [_proposal(fo, "cat", _rect(6, 6, 26, 26), 0.7), _proposal(fo, "dog", _rect(0, 30, 10, 46), 0.6)]
+        samples.append(fo.Sample(filepath=f"/nonexistent/two/{i}.png", ground_truth=fo.Detections(detections=gt),
+                                 good=fo.Detections(detections=good), catonly=fo.Detections(detections=catonly),
+                                 metadata=fo.ImageMetadata(width=W, height=H)))
+    ds = fo.Dataset(module_name(), persistent=True)
+    ds.add_samples(samples, progress=False)
+    return ds
+
+
+def test_audit_compares_two_proposal_fields_side_by_side(two_models):
+    cmp = lk.audit(two_models, proposals=["good", "catonly"], labels="ground_truth", n_boot=200)
+    assert isinstance(cmp, AuditComparison)
+    assert cmp.fields == ["good", "catonly"]
+    assert list(cmp.per_class.index) == [("cat", "good"), ("cat", "catonly"), ("dog", "good"), ("dog", "catonly")]
+    good_cat, bad_cat = cmp.per_class.loc[("cat", "good")], cmp.per_class.loc[("cat", "catonly")]
+    assert good_cat["accepted_rate"] == 1.0 and bad_cat["accepted_rate"] < 1.0
+    assert cmp.per_class.loc[("dog", "catonly"), "recall"] == 0.0 and cmp.per_class.loc[("dog", "good"), "recall"] == 1.0
+    assert {"accepted_rate_lo", "accepted_rate_hi", "recommendation"} <= set(cmp.per_class.columns)
+    assert cmp.best == {"cat": "good", "dog": "good"}
+    assert list(cmp.overall.index) == ["good", "catonly"]
+    assert cmp.overall.loc["good", "recall"] > cmp.overall.loc["catonly", "recall"]
+
+
+def test_each_field_of_a_comparison_equals_its_own_audit(two_models):
+    cmp = lk.audit(two_models, proposals=["good", "catonly"], n_boot=50)
+    alone = lk.audit(two_models, proposals="catonly", mode="ground_truth", n_boot=50)
+    a, b = cmp.reports["catonly"].overall, alone.overall
+    assert a.keys() == b.keys()
+    for key in a:
+        same = a[key] == b[key] or (isinstance(a[key], float) and math.isnan(a[key]) and math.isnan(b[key]))
+        assert same, key
+
+
+def test_a_comparison_renders_as_text_and_escaped_html(two_models):
+    cmp = lk.audit(two_models, proposals=["good", "catonly"], n_boot=0)
+    text, page = cmp.to_text(), cmp._repr_html_()
+    for name in ("good", "catonly", "cat", "dog", "<- best"):
+        assert name in text
+    assert "Which model should I automate with?" in page and "<script" not in page and "★" in page
+
+
+@pytest.mark.parametrize("fields", [[], ["good", "good"]])
+def test_a_bad_list_of_proposal_fields_is_a_clear_error(two_models, fields):
+    with pytest.raises(LabelkitError, match="distinct field names"):
+        lk.audit(two_models, proposals=fields)
+
+
+def test_a_list_of_one_field_is_a_plain_report(two_models):
+    assert type(lk.audit(two_models, proposals=["good"], n_boot=0)).__name__ == "AuditReport"

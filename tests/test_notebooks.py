@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -54,6 +55,11 @@ def test_quickstart_runs_headless_and_writes_reviewed_labels(fo, tmp_path, monke
         assert errors == []
         widgets = list(_outputs(nb, "application/vnd.jupyter.widget-view+json"))
         assert widgets, "the Labeler cell displays a widget"
+        text = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for _, o in _outputs(nb))
+        assert f"dataset: {name}" in text
+        assert re.search(r"loaded in \d+\.\d s", text), "the model cell says how long loading took"
+        assert "propose -> predictions" in text, "the propose cell shows its progress bar"
+        assert "oldest supported major version" not in text
         ds = fo.load_dataset(name)
         ds.reload()
         assert len(ds) == 3

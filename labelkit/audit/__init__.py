@@ -2,6 +2,7 @@
 
 * :mod:`.report` - :func:`audit` and :class:`AuditReport` (metrics, confidence
   intervals, recommendation, threshold suggestion);
+* :mod:`.compare` - several proposal fields side by side (:class:`AuditComparison`);
 * :mod:`.render` - the report's terminal table, HTML page and plots.
 
 May import: :mod:`labelkit.errors`, :mod:`labelkit.geometry`, :mod:`labelkit.store`,
@@ -10,6 +11,7 @@ May import: :mod:`labelkit.errors`, :mod:`labelkit.geometry`, :mod:`labelkit.sto
 
 from __future__ import annotations
 
+from .compare import AuditComparison
 from .report import (
     AuditReport,
     audit,
@@ -17,6 +19,7 @@ from .report import (
 )
 
 __all__ = [
+    "AuditComparison",
     "AuditReport",
     "audit",
     "suggest_threshold",
