@@ -95,3 +95,23 @@ class BackendOptionError(LabelkitError, ValueError):
     """An option of ``ds.annotate(..., backend="labelkit")`` is unknown or has a value
     the labelkit backend cannot honour; the message names the option and lists the
     supported values. The annotation run is not created."""
+
+
+class ClaimLostError(ReviewError):
+    """A team review's claim on a sample is gone: it expired and another annotator
+    claimed (or already reviewed) the sample. The write is refused (it is
+    conditional on the claim), so the other person's work is never overwritten;
+    the message names the sample, the other annotator and what to do."""
+
+
+class NothingToClaimError(ReviewError):
+    """A team review found no sample to claim: every sample is reviewed or held by
+    another annotator's live claim; the message gives the counts and when claims
+    of absent annotators expire."""
+
+
+class EngineError(LabelkitError, ValueError):
+    """An execution-engine option of ``lk.propose`` (``engine``, ``num_workers``,
+    ``num_gpus_per_worker``, ``address``) is unknown or cannot be honoured (no
+    Ray cluster at the address, GPUs asked for on a cluster without any); the
+    message names the option and what to pass. Checked before anything is written."""

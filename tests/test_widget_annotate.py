@@ -138,12 +138,17 @@ def test_deleting_an_existing_label_in_the_review_deletes_it_on_merge(anno_ds):
     assert len(ds.first().ground_truth.detections) == 0
 
 
-def test_deletion_is_ignored_when_the_run_disallows_it(anno_ds):
+def test_deletion_is_refused_when_the_run_disallows_it(anno_ds):
+    from labelkit.errors import NotAllowedError
+
     ds = anno_ds
     results = ds.annotate("round4", backend="labelkit", label_field="ground_truth",
                           label_type="instances", classes=["ball", "mug"], allow_deletions=False)
     s = results.labeler().session
-    s.delete([i.k for i in s.instances if i.label == "mug"][0])
+    mug = [i.k for i in s.instances if i.label == "mug"][0]
+    with pytest.raises(NotAllowedError, match=r"allow_deletions=False in annotation run 'round4'"):
+        s.delete(mug)
+    assert s.instances[mug].state == "new" and not s.can_undo
     s.submit()
     ds.load_annotations("round4")
     ds.reload()
@@ -172,3 +177,133 @@ def test_results_reload_from_the_database(anno_ds):
 def test_unsupported_runs_fail_with_a_clear_message(anno_ds, kwargs, match):
     with pytest.raises(ValueError, match=match):
         anno_ds.annotate("bad", backend="labelkit", **kwargs)
+
+
+# ------------------------------------------------ allow_* options (issue #10, part 4)
+
+
+def test_a_run_without_additions_refuses_new_labels_and_merges_only_allowed_changes(anno_ds):
+    from labelkit.errors import NotAllowedError
+
+    ds = anno_ds
+    results = ds.annotate("noadd", backend="labelkit", label_field="ground_truth",
+                          label_type="instances", classes=["ball", "mug"], proposals="predictions",
+                          allow_additions=False)
+    labeler = results.labeler()
+    s = labeler.session
+    n = len(s.instances)
+    with pytest.raises(NotAllowedError, match=r"allow_additions=False in annotation run 'noadd'"):
+        s.add_box([10, 10, 60, 60], "ball")
+    ball = next(i.k for i in s.instances if i.source == "proposal")
+    with pytest.raises(NotAllowedError, match="new labels"):
+        s.accept(ball)
+    assert len(s.instances) == n and not s.can_undo and s.instances[ball].state == "pending"
+    # the widget shows the refusal in its status line, not as a traceback
+    s.select(ball)
+    labeler.handle_key("a")
+    assert labeler.status_is_error and "allow_additions=False" in labeler.status_text
+    # what the run allows still works: rejecting a proposal, editing an existing label
+    s.reject(ball)
+    mug = next(i.k for i in s.instances if i.label == "mug")
+    s.paint(mug, [(100, 100), (140, 100)], 3)
+    s.submit()
+    ds.load_annotations("noadd", cleanup=True)
+    ds.reload()
+    labels = ds.first().ground_truth.detections
+    assert [d.label for d in labels] == ["mug"] and labels[0].mask.shape[1] > 50
+    assert ds.last().ground_truth is None or len(ds.last().ground_truth.detections) == 0
+
+
+def test_without_deletions_rejecting_a_proposal_and_deleting_a_new_drawing_are_allowed(anno_ds):
+    from labelkit.errors import NotAllowedError
+
+    results = anno_ds.annotate("nodel", backend="labelkit", label_field="ground_truth",
+                               label_type="instances", classes=["ball", "mug"],
+                               proposals="predictions", allow_deletions=False)
+    s = results.labeler().session
+    ball = next(i.k for i in s.instances if i.source == "proposal")
+    s.reject(ball)  # a proposal is no label yet: rejecting it deletes nothing
+    k = s.add_polygon([(10, 100), (60, 100), (60, 140)], "mug")
+    s.delete(k)  # drawn in this review, never in label_field
+    mug = next(i.k for i in s.instances if i.label == "mug")
+    with pytest.raises(NotAllowedError, match="allow_deletions=False"):
+        s.erase(mug, [(x, y) for y in range(75, 106, 4) for x in range(100, 151, 4)], 8)
+    assert s.instances[mug].area == 30 * 50
+
+
+def test_without_label_or_spatial_edits_an_existing_label_keeps_its_class_and_mask(anno_ds):
+    from labelkit.errors import NotAllowedError
+
+    results = anno_ds.annotate("frozen", backend="labelkit", label_field="ground_truth",
+                               label_type="instances", classes=["ball", "mug"],
+                               allow_label_edits=False, allow_spatial_edits=False)
+    s = results.labeler().session
+    mug = next(i.k for i in s.instances if i.label == "mug")
+    with pytest.raises(NotAllowedError, match="allow_label_edits=False"):
+        s.relabel(mug, "ball")
+    with pytest.raises(NotAllowedError, match="allow_spatial_edits=False"):
+        s.paint(mug, [(100, 100), (140, 100)], 3)
+    k = s.add_polygon([(10, 100), (60, 100), (60, 140)], "ball")
+    s.relabel(k, "mug")  # a label this review drew is free to edit
+    assert s.instances[k].label == "mug" and s.instances[mug].label == "mug"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(proposals="no_such_field"),
+        dict(proposals="ground_truth"),
+        dict(label_field="new_field", label_type="classifications"),
+        dict(unexpected="ask"),
+        dict(proposal="predictions"),
+        dict(classes=[1, 2]),
+    ],
+    ids=["missing-proposals", "proposals-are-labels", "label-type", "unexpected", "typo", "classes"],
+)
+def test_a_refused_annotate_leaves_no_run_and_no_staging_field(anno_ds, kwargs):
+    from labelkit.errors import LabelkitError
+
+    ds = anno_ds
+    runs, schema = ds.list_annotation_runs(), set(ds.get_field_schema())
+    opts = dict(backend="labelkit", label_field="ground_truth", label_type="instances",
+                classes=["ball", "mug"])
+    opts.update(kwargs)
+    with pytest.raises(LabelkitError):
+        ds.annotate("refused", **opts)
+    ds.reload()
+    assert ds.list_annotation_runs() == runs
+    assert set(ds.get_field_schema()) == schema and "labelkit_refused" not in schema
+    ds.annotate("refused", backend="labelkit", label_field="ground_truth",
+                label_type="instances", classes=["ball", "mug"])  # the key is still free
+
+
+@pytest.mark.parametrize("value", ["prompt", "ignore", "keep", "return"])
+def test_every_documented_unexpected_value_is_accepted_and_kept(anno_ds, value):
+    anno_ds.annotate("u", backend="labelkit", label_field="ground_truth", label_type="instances",
+                     classes=["ball", "mug"], unexpected=value)
+    assert anno_ds.load_annotation_results("u").config.unexpected == value
+
+
+# --------------------------------------------- widget: undo after a polygon (TraitError)
+
+
+def test_undo_of_a_new_polygon_in_the_widget_clears_the_list_selection(anno_ds, caplog):
+    import logging
+
+    from labelkit.widgets import Labeler
+
+    lab = Labeler(anno_ds, proposals="predictions", labels="reviewed", classes=["ball", "mug"])
+    try:
+        n = len(lab.session.instances)
+        with caplog.at_level(logging.ERROR, logger="labelkit"):
+            k = lab.session.add_polygon([(10, 100), (60, 100), (60, 140)], "mug")
+            assert lab._list.value == k
+            lab.handle_key("z", ctrl=True)
+        assert len(lab.session.instances) == n and lab.session.selected is None
+        assert lab._list.value is None and len(lab._list.options) == n
+        assert not lab.status_is_error, lab.status_text
+        assert "TraitError" not in caplog.text
+        lab.handle_key("y", ctrl=True)  # redo brings it back, selected again
+        assert lab.session.selected == k and lab._list.value == k
+    finally:
+        lab.close()

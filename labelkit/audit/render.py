@@ -8,11 +8,17 @@ but itself.
 from __future__ import annotations
 
 import base64
-import html as _html
 import io
 import math
 
+from .._summary import escape
+
 _COLORS = {"accepted": "#2e9e44", "edited": "#f0a020", "rejected": "#d6453d", "missed": "#7a7a7a"}
+
+
+def _plain(text) -> str:
+    """``text`` for a matplotlib label, shown literally (``$`` would start mathtext)."""
+    return str(text).replace("$", r"\$")
 
 
 def _nan(x) -> bool:
@@ -200,8 +206,8 @@ def make_figure(report):
     for i, (_, r) in enumerate(pc.iterrows()):
         text = f"missed {r['missed']}" if r["proposals"] else f"no proposals, missed {r['missed']}"
         ax1.text(1.02, i, text, va="center", fontsize=8, color="#444")
-    ax1.set_yticks(
-        y, [f"{n} ({r['proposals']})" for n, (_, r) in zip(names, pc.iterrows(), strict=True)]
+    ax1.set_yticks(  # class names are text: a "$" must not start matplotlib mathtext
+        y, [f"{_plain(n)} ({r['proposals']})" for n, (_, r) in zip(names, pc.iterrows(), strict=True)]
     )
     ax1.set_xlim(0, 1.35)
     ax1.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
@@ -325,16 +331,16 @@ _CSS = """
 
 
 def _cell_html(value: str, ci: str = "") -> str:
-    out = _html.escape(value)
+    out = escape(value)
     if ci:
-        out += f' <span class="ci">{_html.escape(ci)}</span>'
+        out += f' <span class="ci">{escape(ci)}</span>'
     return f"<td>{out}</td>"
 
 
 def _row_html(name: str, r: dict, is_all: bool) -> str:
     rec = r["recommendation"]
     cells = [
-        f"<td>{_html.escape(name)}</td>",
+        f"<td>{escape(name)}</td>",
         _cell_html(str(r["n_images"])),
         _cell_html(str(r["proposals"])),
         _cell_html(_pct(r["accepted_rate"]), _ci_pct(r["accepted_rate_lo"], r["accepted_rate_hi"])),
@@ -348,26 +354,27 @@ def _row_html(name: str, r: dict, is_all: bool) -> str:
         _cell_html(
             _pct(r["time_saved_share"]), _ci_pct(r["time_saved_share_lo"], r["time_saved_share_hi"])
         ),
-        f'<td class="rec r-{rec.replace(" ", "-")}" title="{_html.escape(str(r["reason"]))}">'
-        f"{_html.escape(rec)}</td>",
+        f'<td class="rec r-{escape(rec.replace(" ", "-"))}" title="{escape(r["reason"])}">'
+        f"{escape(rec)}</td>",
     ]
     cls = ' class="all"' if is_all else ""
     return f"<tr{cls}>{''.join(cells)}</tr>"
 
 
 def render_html(report, plots: bool = True, full_page: bool = False) -> str:
-    """The report as HTML (a fragment for notebooks, or a standalone page)."""
-    head = "".join(f"<th>{_html.escape(h)}</th>" for h in _HEAD)
+    """The report as HTML (a fragment for notebooks, or a standalone page); every
+    name and message in it (dataset, fields, classes, reasons) is escaped."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in _HEAD)
     body = "".join(_row_html(n, r, a) for n, r, a in _rows(report))
     title_lines = _header_lines(report)
     parts = [
         f"<style>{_CSS}</style>",
         '<div class="lk-audit">',
-        f"<p><b>{_html.escape(title_lines[0])}</b></p>",
-        f"<p>{_html.escape(title_lines[1])}</p>",
+        f"<p><b>{escape(title_lines[0])}</b></p>",
+        f"<p>{escape(title_lines[1])}</p>",
         f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
     ]
-    parts.extend(f"<p>{_html.escape(line)}</p>" for line in _summary_lines(report))
+    parts.extend(f"<p>{escape(line)}</p>" for line in _summary_lines(report))
     if plots:
         png = base64.b64encode(figure_png(report)).decode("ascii")
         parts.append(f'<img alt="audit plots" src="data:image/png;base64,{png}"/>')
@@ -375,7 +382,7 @@ def render_html(report, plots: bool = True, full_page: bool = False) -> str:
     fragment = "\n".join(parts)
     if not full_page:
         return fragment
-    title = _html.escape(f"labelkit audit: {report.dataset}")
+    title = escape(f"labelkit audit: {report.dataset}")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{title}</title></head><body>\n{fragment}\n</body></html>\n"

@@ -8,11 +8,20 @@ import fiftyone as fo
 import fiftyone.core.media as fom
 import fiftyone.utils.annotations as foua
 
-from ..errors import SchemaError
+from ..errors import BackendOptionError, SchemaError
 
 #: provenance attributes labelkit adds to every label it writes
 PROVENANCE = ("source", "proposal_id", "proposal_iou", "edits")
 _LABEL_TYPES = ("detections", "instances")
+#: label types FiftyOne knows that labelkit refuses itself (see ``supported_label_types``)
+_REFUSED_TYPES = ("classification", "classifications", "detection", "instance", "polyline",
+                  "polylines", "polygon", "polygons", "keypoint", "keypoints", "segmentation")
+#: FiftyOne's documented values of ``unexpected`` (see ``load_annotations``)
+UNEXPECTED = ("prompt", "ignore", "keep", "return")
+#: the label-schema switches handed to the review session
+ALLOW = ("allow_additions", "allow_deletions", "allow_label_edits", "allow_spatial_edits")
+#: options of the config (besides FiftyOne's own ``name``/``label_schema``/``media_field``)
+OPTIONS = ("proposals", "annotator", "min_confidence", "unexpected")
 
 
 def staging_field_name(anno_key: str) -> str:
@@ -40,8 +49,19 @@ class LabelkitBackendConfig(foua.AnnotationBackendConfig):
         proposals: an optional ``fo.Detections`` field of model proposals to
             review (accept/reject/fix) during the run.
         annotator: name written to ``reviewed_by``.
-        min_confidence: initial confidence threshold of the Labeler.
-        **kwargs: passed to FiftyOne.
+        min_confidence: initial confidence threshold of the Labeler (in [0, 1]).
+        unexpected: FiftyOne's ``unexpected`` ("prompt", "ignore", "keep" or
+            "return"): what ``load_annotations`` does with labels that do not match
+            the run's label schema. A labelkit run only ever returns labels of its
+            own field and type, so there is never an unexpected label to prompt
+            for, keep or return: every documented value behaves the same. Any
+            other value is refused.
+        **kwargs: FiftyOne's own run attributes only; an unknown option (a typo
+            such as ``proposal=``) is refused instead of silently stored.
+
+    Raises:
+        BackendOptionError: an unknown option or an unsupported value (before the
+            run is created).
     """
 
     def __init__(
@@ -52,12 +72,47 @@ class LabelkitBackendConfig(foua.AnnotationBackendConfig):
         proposals=None,
         annotator=None,
         min_confidence=0.0,
+        unexpected="prompt",
         **kwargs,
     ):
-        super().__init__(name, label_schema, media_field=media_field, **kwargs)
+        unknown = sorted(kwargs)
+        if unknown:
+            raise BackendOptionError(
+                f"the labelkit annotation backend has no option(s) {unknown}; its options are "
+                f"{list(OPTIONS)} (plus FiftyOne's label_field, label_type, classes, "
+                f"attributes and {', '.join(ALLOW)}); fix the name or drop the option"
+            )
+        if media_field != "filepath":
+            raise BackendOptionError(
+                f"media_field={media_field!r}: the labelkit backend reads images from "
+                "'filepath' only; drop media_field="
+            )
+        if proposals is not None and (not isinstance(proposals, str) or not proposals):
+            raise BackendOptionError(
+                f"proposals={proposals!r}: pass the name of a fo.Detections field of model "
+                "proposals (e.g. proposals='predictions'), or leave it out"
+            )
+        if annotator is not None and not isinstance(annotator, str):
+            raise BackendOptionError(f"annotator={annotator!r}: pass a name (a string), or leave it out")
+        try:
+            conf = float(min_confidence)
+        except (TypeError, ValueError):
+            conf = float("nan")
+        if isinstance(min_confidence, bool) or not 0.0 <= conf <= 1.0:
+            raise BackendOptionError(
+                f"min_confidence={min_confidence!r}: pass a number in [0, 1] (e.g. 0.5)"
+            )
+        if not isinstance(unexpected, str) or unexpected not in UNEXPECTED:
+            raise BackendOptionError(
+                f"unexpected={unexpected!r} is not supported; the supported values are "
+                f"{list(UNEXPECTED)} (labelkit runs return only labels of the run's own "
+                "type, so all of them behave the same)"
+            )
+        super().__init__(name, label_schema, media_field=media_field)
         self.proposals = proposals
         self.annotator = annotator
-        self.min_confidence = float(min_confidence)
+        self.min_confidence = conf
+        self.unexpected = unexpected
 
 
 class LabelkitBackend(foua.AnnotationBackend):
@@ -69,7 +124,11 @@ class LabelkitBackend(foua.AnnotationBackend):
 
     @property
     def supported_label_types(self):
-        return list(_LABEL_TYPES)
+        # FiftyOne refuses types not listed here with a bare ValueError; the spatial
+        # types are listed so that the run reaches :meth:`check_run`, which refuses
+        # everything but detections/instances with a SchemaError that says what to do
+        # (before the run is registered)
+        return list(_LABEL_TYPES) + list(_REFUSED_TYPES)
 
     @property
     def supported_scalar_types(self):
@@ -103,30 +162,131 @@ class LabelkitBackend(foua.AnnotationBackend):
     def _field(self) -> tuple[str, dict]:
         schema = self.config.label_schema or {}
         if len(schema) != 1:
-            raise ValueError(
+            raise SchemaError(
                 f"the labelkit backend reviews one label field per run, got {sorted(schema)}; "
                 "start one run per field"
             )
         (field, info), = schema.items()
         if info.get("type") not in _LABEL_TYPES:
-            raise ValueError(
-                f"the labelkit backend annotates instance masks (label_type='instances' or "
-                f"'detections'), got {info.get('type')!r} for field '{field}'"
+            raise SchemaError(
+                f"label_type={info.get('type')!r} for field '{field}': the labelkit backend "
+                "annotates instance masks only; pass label_type='instances' (or 'detections') "
+                "and a fo.Detections label_field, or use another backend for this label type"
             )
         return field, info
 
+    def check_run(self, samples, anno_key) -> None:
+        """Check the whole run (label schema, classes, attributes, fields, options)
+        before FiftyOne registers it, so a refused ``annotate()`` writes nothing.
+
+        Raises:
+            SchemaError: not one ``detections``/``instances`` field, a label field or
+                proposals field of the wrong type, a proposals field that does not
+                exist or is the label field itself, bad classes, or attributes other
+                than text.
+            BackendOptionError: an ``allow_*`` switch that is not True/False.
+        """
+        field, info = self._field()
+        dataset = samples._dataset
+        schema = dataset.get_field_schema()
+        dets = sorted(k for k, v in schema.items() if getattr(v, "document_type", None) is fo.Detections)
+        listed = ", ".join(f"'{k}'" for k in dets) if dets else "none"
+        if "." in field:
+            raise SchemaError(f"label_field '{field}': the labelkit backend needs a top-level field")
+        existing = schema.get(field)
+        if existing is not None and getattr(existing, "document_type", None) is not fo.Detections:
+            kind = getattr(getattr(existing, "document_type", None), "__name__", type(existing).__name__)
+            raise SchemaError(
+                f"label_field '{field}' holds {kind}, but the labelkit backend annotates "
+                f"fo.Detections (instance masks); pick another label_field (fo.Detections "
+                f"fields: {listed})"
+            )
+        proposals = self.config.proposals
+        if proposals is not None:
+            if proposals == field:
+                raise SchemaError(
+                    f"proposals and label_field are both '{field}': the labels you annotate need a "
+                    "field of their own (e.g. label_field='ground_truth', proposals='predictions')"
+                )
+            f = schema.get(proposals)
+            if f is None:
+                raise SchemaError(
+                    f"dataset '{dataset.name}' has no proposals field '{proposals}' (its "
+                    f"fo.Detections fields: {listed}); create the proposals with "
+                    f"lk.propose(ds, model, field='{proposals}') or leave proposals= out"
+                )
+            if getattr(f, "document_type", None) is not fo.Detections:
+                kind = getattr(getattr(f, "document_type", None), "__name__", type(f).__name__)
+                raise SchemaError(
+                    f"proposals field '{proposals}' holds {kind}, but proposals must be "
+                    f"fo.Detections (fo.Detections fields: {listed})"
+                )
+        staging = staging_field_name(anno_key)
+        if staging in (field, proposals):
+            raise SchemaError(
+                f"field '{staging}' is where run '{anno_key}' stages its labels; pick another "
+                "anno_key or rename that field"
+            )
+        bad = [
+            x
+            for c in info.get("classes") or []
+            for x in (c.get("classes", []) if isinstance(c, dict) else [c])
+            if not isinstance(x, str) or not x.strip()
+        ]
+        if bad:
+            raise SchemaError(
+                f"classes of field '{field}' must be non-empty strings (class names), got "
+                f"{bad!r}; e.g. classes=['ball', 'mug']"
+            )
+        attrs = dict(info.get("attributes") or {})
+        for c in info.get("classes") or []:
+            if isinstance(c, dict):
+                attrs.update(c.get("attributes") or {})
+        for name, spec in attrs.items():
+            kind = spec.get("type") if isinstance(spec, dict) else None
+            if kind not in self.supported_attr_types:
+                raise SchemaError(
+                    f"attribute '{name}' of field '{field}' is of type {kind!r}; the labelkit "
+                    f"backend supports {self.supported_attr_types} attributes only"
+                )
+        for name in ALLOW:
+            v = info.get(name, True)
+            if not isinstance(v, bool):
+                raise BackendOptionError(f"{name}={v!r}: pass True or False")
+
+    def register_run(self, samples, key, overwrite=True, cleanup=True):
+        """Validate the run (:meth:`check_run`), then let FiftyOne register it: FiftyOne
+        calls this right before :meth:`upload_annotations`, so nothing is written for
+        a run that is refused."""
+        if self.config.label_schema is not None:
+            self.check_run(samples, key)
+        super().register_run(samples, key, overwrite=overwrite, cleanup=cleanup)
+
     def upload_annotations(self, samples, anno_key, launch_editor=False):
         """Copy the field's existing labels into the run's staging field and return
-        the results (whose :meth:`~LabelkitAnnotationResults.labeler` opens the widget)."""
-        if self.config.media_field != "filepath":
-            raise ValueError("the labelkit backend reads images from 'filepath' only")
+        the results (whose :meth:`~LabelkitAnnotationResults.labeler` opens the widget).
+
+        If anything fails here (after FiftyOne registered the run), the staging field
+        and the run are deleted again before the error propagates."""
+        self.check_run(samples, anno_key)
+        try:
+            return self._upload(samples, anno_key, launch_editor)
+        except BaseException:
+            self._undo_run(samples, anno_key)
+            raise
+
+    def _undo_run(self, samples, anno_key) -> None:
+        dataset = samples._dataset
+        staging = staging_field_name(anno_key)
+        try:
+            if staging in dataset.get_field_schema():
+                dataset.delete_sample_field(staging)
+        finally:
+            if anno_key in dataset.list_annotation_runs():
+                self.delete_run(dataset, anno_key, cleanup=False)
+
+    def _upload(self, samples, anno_key, launch_editor):
         field, info = self._field()
-        proposals = self.config.proposals
-        if proposals == field:
-            raise SchemaError(
-                f"proposals and label_field are both '{field}': the labels you annotate need a "
-                "field of their own (e.g. label_field='ground_truth', proposals='predictions')"
-            )
         staging = staging_field_name(anno_key)
         dataset = samples._dataset
         if staging in dataset.get_field_schema():
@@ -213,21 +373,41 @@ class LabelkitAnnotationResults(foua.AnnotationResults):
         Keyword arguments override the run's defaults (``annotator``,
         ``min_confidence``, ``canvas_size``...).
         """
+        from ..review.session import ReviewSession
         from ..widgets import Labeler
 
         field = next(iter(self.config.label_schema))
         info = self.config.label_schema[field]
         classes = _flat_classes(info.get("classes"))
-        proposals = self.config.proposals or f"{self.staging_field}_no_proposals"
         opts = dict(
-            proposals=proposals,
+            proposals=self.config.proposals,
             labels=self.staging_field,
             classes=classes or None,
             annotator=self.config.annotator,
             min_confidence=self.config.min_confidence,
+            permissions=self.permissions(),
         )
         opts.update(kwargs)
-        return Labeler(self.samples, **opts)
+        widget = {k: opts.pop(k) for k in ("canvas_size", "brush_radius") if k in opts}
+        return Labeler(ReviewSession(self.samples, **opts), **widget)
+
+    def permissions(self):
+        """The run's ``allow_additions`` / ``allow_deletions`` / ``allow_label_edits``
+        / ``allow_spatial_edits`` as the review session's
+        :class:`~labelkit.review.session.Permissions` (existing labels: those of the
+        label field when the run started, from the run's id map)."""
+        from ..review.session import Permissions
+
+        field = next(iter(self.config.label_schema))
+        info = self.config.label_schema[field]
+        ids = frozenset(
+            i for per in (self.id_map.get(field) or {}).values() for i in (per or []) if isinstance(i, str)
+        )
+        return Permissions(
+            **{name: bool(info.get(name, True)) for name in ALLOW},
+            origin=f"annotation run '{self.key}'",
+            existing_ids=ids,
+        )
 
     def launch_editor(self):
         """Display the Labeler in the notebook (and return it)."""

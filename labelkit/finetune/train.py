@@ -438,8 +438,9 @@ def finetune(
             one with the lowest mean training loss.
         patience: stop after this many epochs without a better validation metric.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``...
-        out: where to save the best checkpoint (default
-            ``<tempdir>/labelkit-finetune/<dataset>/finetuned-<time>.pt``).
+        out: where to save the best checkpoint; its folder must exist (default
+            ``<tempdir>/labelkit-finetune/<dataset>/finetuned-<time>.pt``, folder
+            created).
         progress: show a progress bar (``tqdm.auto``: a widget in notebooks).
         seed: seeds the split, the order, the augmentation and new head rows.
         max_iters: stop after this many optimizer steps in total (the epoch in
@@ -472,10 +473,13 @@ def finetune(
             labelled instance of a class the model can learn.
         ModelError: the model is not a supported Mask R-CNN proposer.
         SchemaError: ``labels`` is missing or not ``fo.Detections``.
+        OutputPathError: ``out`` is a folder, or its folder is missing or not
+            writable (checked before training starts).
     """
     import torch
     from tqdm.auto import tqdm
 
+    from ..io.paths import check_output_path
     from ..models import load, save_checkpoint
     from ..models.base import resolve_device
     from ..store.dataset import open_dataset
@@ -489,6 +493,8 @@ def finetune(
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if max_iters is not None and max_iters < 1:
         raise ValueError(f"max_iters must be >= 1 (or None), got {max_iters}")
+    if out is not None:  # a bad checkpoint path fails now, not after the first epoch
+        check_output_path(out, what="fine-tune checkpoint (out=)", kind="file")
 
     import fiftyone as fo
 
@@ -563,7 +569,11 @@ def finetune(
     warmup = min(50, total // 10) if warmup is None else int(warmup)
 
     ds_name = coll._dataset.name
-    path = Path(out).expanduser() if out is not None else _default_out(ds_name)
+    if out is not None:
+        path = Path(out).expanduser()
+    else:
+        path = _default_out(ds_name)
+        path.parent.mkdir(parents=True, exist_ok=True)  # labelkit's own folder, made on demand
     ckpt_classes = _ckpt_names(new_names)
     restricted = list(model.classes) != list(model.all_classes)
     out_classes = (list(model.classes) + added) if restricted and classes is None else None

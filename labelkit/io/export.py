@@ -1,6 +1,14 @@
 """Labels out of FiftyOne: export a labels field with FiftyOne's exporters (COCO, YOLO, VOC, CVAT...).
 
 Videos: :func:`export_video_labels` writes CVAT video XML or FiftyOne's video labels JSON.
+
+Both check everything before anything is written (no folder is created on a
+refusal): the format, the field, that there are samples to export (an empty view
+is named with its dataset), and the export folder (not an existing file; not the
+folder holding the dataset's media; not one whose media subfolder holds that
+media, which the copy would overwrite; with ``overwrite=True``, not one that
+contains the media, which would be deleted). A subfolder of the media folder is
+allowed (a common layout: ``project/`` holds the images, ``project/export/`` the export).
 """
 
 from __future__ import annotations
@@ -11,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import LabelkitError, SchemaError
+from ..errors import LabelkitError, OutputPathError, SchemaError
 from ..store.dataset import open_dataset
 from ..store.dataset import open_dataset as _open
 from ..store.video import _check_video_field, ensure_video_metadata
+from .paths import check_output_path, is_within
 
 _EXPORT_TYPES = {
     "coco": "COCODetectionDataset",
@@ -23,6 +32,59 @@ _EXPORT_TYPES = {
     "cvat": "CVATImageDataset",
     "fiftyone": "FiftyOneDataset",
 }
+
+#: where each exporter copies the media inside the export folder (FiftyOne's defaults;
+#: "data" for the others)
+_MEDIA_SUBDIRS = {"yolo": "images"}
+
+
+def _describe(coll) -> str:
+    """``dataset 'x'`` or ``view of dataset 'x' (Match(...), Limit(...))``, for messages."""
+    ds = coll._dataset
+    if coll is ds or not getattr(coll, "_stages", None):
+        return f"dataset '{ds.name}'"
+    stages = ", ".join(repr(st) for st in coll._stages)
+    if len(stages) > 160:
+        stages = stages[:157] + "..."
+    return f"view of dataset '{ds.name}' ({stages})"
+
+
+def _check_export_dir(
+    export_dir, coll, *, media_subdir: str | None, overwrite: bool = False
+) -> Path:
+    """The export folder, checked against the path rules and the collection's media.
+
+    Args:
+        export_dir: the folder the user named.
+        coll: the samples to export (their ``filepath`` folders are the media folders).
+        media_subdir: where the exporter copies media inside ``export_dir``
+            (``"data"``), or None when no media is written.
+        overwrite: the exporter deletes ``export_dir`` first.
+
+    Raises:
+        OutputPathError: the folder is a file, or would overwrite, delete or mix
+            with the dataset's media.
+    """
+    out = check_output_path(export_dir, what="export folder", kind="dir")
+    real = out.resolve()
+    media = sorted({Path(fp).parent.resolve() for fp in coll.values("filepath") if fp})
+    for m in media:
+        if overwrite and is_within(m, real):
+            raise OutputPathError(
+                f"export folder '{out}' holds media of {_describe(coll)} ('{m}'), and overwrite=True "
+                "would delete it first; export to a folder outside the media"
+            )
+        if media_subdir is not None and real == m:
+            raise OutputPathError(
+                f"export folder '{out}' is the folder holding the media of {_describe(coll)}; the "
+                "export would mix copies and labels into it. Export to a folder outside it"
+            )
+        if media_subdir is not None and is_within(m, real / media_subdir):
+            raise OutputPathError(
+                f"export folder '{out}' would copy the media of {_describe(coll)} into '{real / media_subdir}', "
+                f"where it already is ('{m}'), overwriting it; export to another folder"
+            )
+    return out
 
 
 def export_labels(
@@ -44,6 +106,13 @@ def export_labels(
 
     Returns:
         a one-line description of what was written.
+
+    Raises:
+        LabelkitError: unknown format, no samples in ``samples``, or none reviewed
+            (with ``reviewed_only``).
+        SchemaError: ``labels`` is not a field of ``samples``.
+        OutputPathError: ``export_dir`` is an existing file, is the folder holding
+            the media, or its media subfolder would overwrite it.
     """
     import fiftyone as fo
     from fiftyone import ViewField as F
@@ -52,18 +121,29 @@ def export_labels(
     key = format.lower()
     if key not in _EXPORT_TYPES:
         raise LabelkitError(f"unknown export format '{format}'; use one of {', '.join(_EXPORT_TYPES)}")
-    if labels not in coll.get_field_schema():
-        raise SchemaError(f"'{coll.name}' has no field '{labels}' to export")
+    what = _describe(coll)
+    schema = coll.get_field_schema()
+    if labels not in schema:
+        raise SchemaError(
+            f"{what} has no field '{labels}' to export (fields: {', '.join(sorted(schema))}); pass labels=..."
+        )
+    check_output_path(export_dir, what="export folder", kind="dir")
+    if len(coll) == 0:
+        raise LabelkitError(
+            f"no samples to export in {what} (field '{labels}'); nothing was written. Export a view that "
+            "matches samples, or the dataset itself"
+        )
     view = coll.match(F("review_status") == "done") if reviewed_only else coll
     if len(view) == 0:
         raise LabelkitError(
-            f"nothing to export: no sample of '{coll.name}' is reviewed yet "
+            f"nothing to export: no sample of {what} is reviewed yet "
             "(review some, or export with reviewed_only=False / --all)"
         )
+    out = _check_export_dir(export_dir, view, media_subdir=_MEDIA_SUBDIRS.get(key, "data"))
     dataset_type = getattr(fo.types, _EXPORT_TYPES[key])
     kwargs = {} if key == "fiftyone" else {"label_field": labels}
-    view.export(export_dir=str(export_dir), dataset_type=dataset_type, **kwargs)
-    return f"exported {len(view)} sample(s) of '{coll.name}' ({labels}) as {key} to {export_dir}"
+    view.export(export_dir=str(out), dataset_type=dataset_type, **kwargs)
+    return f"exported {len(view)} sample(s) of {what} ({labels}) as {key} to {export_dir}"
 
 
 _VIDEO_EXPORT_TYPES = {
@@ -104,6 +184,13 @@ def export_video_labels(
 
     Returns:
         a one-line description of what was written.
+
+    Raises:
+        LabelkitError: unknown format, or no videos in ``samples``.
+        SchemaError: ``field`` is not a frame detections field of a video collection.
+        OutputPathError: ``export_dir`` is an existing file, is the videos' folder
+            (when media is exported), its ``data/`` would overwrite them, or
+            (``overwrite=True``) it contains them and would delete them.
     """
     import fiftyone as fo
 
@@ -112,6 +199,15 @@ def export_video_labels(
     key = format.lower()
     if key not in _VIDEO_EXPORT_TYPES:
         raise LabelkitError(f"unknown video export format '{format}'; use one of {', '.join(_VIDEO_EXPORT_TYPES)}")
+    check_output_path(export_dir, what="export folder", kind="dir")
+    if len(coll) == 0:
+        raise LabelkitError(
+            f"no samples to export in {_describe(coll)} (field 'frames.{fname}'); nothing was written. "
+            "Export a view that matches videos, or the dataset itself"
+        )
+    export_dir = _check_export_dir(
+        export_dir, coll, media_subdir="data" if export_media else None, overwrite=overwrite
+    )
     ensure_video_metadata(coll)
     dataset_type = getattr(fo.types, _VIDEO_EXPORT_TYPES[key])
     if key == "fiftyone":
@@ -129,7 +225,7 @@ def export_video_labels(
         )
     if key == "video-labels":
         _fix_eta_masks(Path(export_dir) / "labels")
-    return f"exported {len(coll)} video(s) ('frames.{fname}') as {key} to {export_dir}"
+    return f"exported {len(coll)} video(s) of {_describe(coll)} ('frames.{fname}') as {key} to {export_dir}"
 
 
 def _fix_eta_masks(labels_dir: Path) -> None:

@@ -51,14 +51,14 @@ class ImportSummary:
             lines.append(f"  skipped '{path}': {reason}")
         return "\n".join(lines)
 
-    def _repr_html_(self) -> str:  # pragma: no cover - notebook display
-        import html
+    def _repr_html_(self) -> str:
+        from .._summary import escape  # file names and reasons are user-controlled
 
         rows = "".join(
-            f"<tr><td><code>{html.escape(p)}</code></td><td>{html.escape(r)}</td></tr>"
+            f"<tr><td><code>{escape(p)}</code></td><td>{escape(r)}</td></tr>"
             for p, r in self.failed
         )
-        head = html.escape(str(self).splitlines()[0])
+        head = escape(str(self).splitlines()[0])
         table = f"<table><tr><th>skipped file</th><th>reason</th></tr>{rows}</table>" if rows else ""
         return f"<div><b>{head}</b>{table}</div>"
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import LabelkitError
+from ..errors import ImportFormatError, LabelkitError
 from ..geometry.masks import (
     full_to_crop,
     rle_to_mask,
@@ -40,17 +40,93 @@ def sample_video_dir() -> Path:
 
 
 def read_video_annotations(path: str | os.PathLike) -> dict:
-    """Read a labelkit video annotation file (see :func:`write_video_annotations`)."""
+    """Read and check a labelkit video annotation file (see :func:`write_video_annotations`).
+
+    Checked: the JSON parses; the top level has ``videos``, ``annotations`` and
+    ``categories`` lists; every video has an ``id``; every category an integer
+    ``id`` and a ``name``; every annotation a ``track_id``, an integer
+    ``frame_number`` >= 1 (1-based), a ``category_id`` that is in ``categories``,
+    a ``video_id`` (if given) that is in ``videos``, and an RLE ``segmentation``
+    ``{"size": [height, width], "counts": ...}`` (of the video's size, when the
+    video entry has one).
+
+    Raises:
+        LabelkitError: the file does not exist.
+        ImportFormatError: it does not parse or breaks a rule above; the message
+            names the file, the entry and what to fix.
+    """
+    from ._jsonfile import read_json
+    from .coco import _ann_name, _check_segmentation, _is_id, _is_int, _listing, _Problems
+
     p = Path(path)
     if not p.is_file():
         raise LabelkitError(f"annotation file '{path}' does not exist")
-    try:
-        data = json.loads(p.read_text())
-    except ValueError as e:
-        raise LabelkitError(f"annotation file '{path}' is not valid JSON: {e}") from e
+    data = read_json(p, "video annotation file")
+    if not isinstance(data, dict):
+        raise ImportFormatError(
+            f"video annotation file '{path}': the top level is a JSON {type(data).__name__}, not an object "
+            '{"videos": [...], "categories": [...], "annotations": [...]} (see lk.video.write_video_annotations)'
+        )
     for key in ("videos", "annotations", "categories"):
         if key not in data:
-            raise LabelkitError(f"annotation file '{path}' has no '{key}' list (not a labelkit video file)")
+            raise ImportFormatError(
+                f"video annotation file '{path}' has no '{key}' list (not a labelkit video file; "
+                "see lk.video.write_video_annotations for the format)"
+            )
+        if not isinstance(data[key], list):
+            raise ImportFormatError(
+                f"video annotation file '{path}': '{key}' is a JSON {type(data[key]).__name__}, not a list"
+            )
+    bad = _Problems(str(path))
+    videos: dict = {}
+    for k, v in enumerate(data["videos"]):
+        if not isinstance(v, dict) or not _is_id(v.get("id")):
+            bad.add(f"videos[{k}] has no id")
+        else:
+            videos[v["id"]] = v
+    cats: dict = {}
+    for k, c in enumerate(data["categories"]):
+        if not isinstance(c, dict) or not _is_int(c.get("id")) or not isinstance(c.get("name"), str):
+            bad.add(f"categories[{k}] needs an integer 'id' and a 'name'")
+        else:
+            cats[c["id"]] = c["name"]
+    bad.raise_if_any("bad entry(ies) in 'videos' / 'categories'", "Fix or remove them")
+    for k, ann in enumerate(data["annotations"]):
+        name = _ann_name(ann, k)
+        if not isinstance(ann, dict):
+            bad.add(f"{name} is a {type(ann).__name__}, not an object")
+            continue
+        missing = [f for f in ("track_id", "frame_number", "category_id", "segmentation") if f not in ann]
+        if missing:
+            bad.add(f"{name} has no {', '.join(repr(f) for f in missing)}")
+            continue
+        if not _is_int(ann["frame_number"]) or ann["frame_number"] < 1:
+            bad.add(f"{name} has frame_number {ann['frame_number']!r} (frame numbers are integers from 1)")
+            continue
+        if not _is_int(ann["category_id"]) or ann["category_id"] not in cats:
+            bad.add(f"{name} has category_id {ann['category_id']!r} (valid: "
+                    f"{_listing([f'{i} ({n})' for i, n in cats.items()])})")
+            continue
+        if "video_id" in ann:
+            video = videos.get(ann["video_id"]) if _is_id(ann["video_id"]) else None
+        else:
+            video = next(iter(videos.values()), None)
+        if "video_id" in ann and video is None:
+            bad.add(f"{name} has video_id {ann['video_id']!r} (valid: {_listing([repr(i) for i in videos])})")
+            continue
+        seg = ann["segmentation"]
+        if not isinstance(seg, dict):
+            bad.add(f"{name} has a segmentation that is not RLE {{'size': [height, width], 'counts': ...}}")
+            continue
+        size = seg.get("size")
+        w, h = (video or {}).get("width"), (video or {}).get("height")
+        if not (_is_int(w) and _is_int(h)):
+            h, w = (size if isinstance(size, list) and len(size) == 2 and all(_is_int(v) for v in size)
+                    else (0, 0))
+        problem = _check_segmentation(seg, int(w), int(h))
+        if problem:
+            bad.add(f"{name} (frame {ann['frame_number']}) {problem}")
+    bad.raise_if_any("bad annotation(s)", "Fix or remove them (see lk.video.write_video_annotations for the format)")
     return data
 
 

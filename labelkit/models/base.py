@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import ModelError, ProposalError
 from ..geometry import masks as _masks
+from . import validate as _validate
 
 #: Class names that are never output (torchvision's COCO category list uses them
 #: as placeholders).
@@ -107,12 +108,23 @@ class Proposer:
     Detections are sorted by decreasing confidence. An image with nothing found
     gives an empty ``fo.Detections``.
 
+    **Checks**: every result, raw or ``fo.Detections``, is checked against this
+    contract by :mod:`labelkit.models.validate` before it is returned: non-finite
+    boxes, scores outside ``[0, 1]``, empty/inverted boxes or boxes wholly outside
+    the image, labels outside :attr:`classes` (unless :attr:`allow_new_classes`)
+    and masks that do not fit their box raise
+    :class:`~labelkit.errors.ProposalError` for the whole batch; boxes partly
+    outside the image are clipped to it with a
+    :class:`~labelkit.models.validate.ProposalWarning`.
+
     Attributes:
         classes: class names the proposer can output (no background).
         min_confidence: detections scoring below are dropped.
         mask_threshold: probability above which a mask pixel is "on".
         device: torch device string (``"cpu"`` for non-torch proposers).
         batch_size: the batch size :func:`labelkit.propose` uses by default.
+        allow_new_classes: accept string labels that are not in :attr:`classes`
+            (default False: they raise ``ProposalError``).
 
     Example:
         >>> import numpy as np
@@ -139,6 +151,7 @@ class Proposer:
     mask_threshold: float = 0.5
     device: str = "cpu"
     batch_size: int = 4
+    allow_new_classes: bool = False
 
     # ---------------------------------------------------------------- contract
     def predict_raw(self, images: Sequence[np.ndarray], min_confidence: float | None = None) -> list:
@@ -169,6 +182,11 @@ class Proposer:
     def synchronize(self) -> None:
         """Wait for queued device work (CUDA) so timings are honest. No-op on CPU."""
 
+    def spec(self) -> tuple | None:
+        """How to rebuild this proposer in another process, e.g. on a Ray worker
+        (see :mod:`labelkit.models.spec`); None (the default): it is sent pickled."""
+        return None
+
     # ------------------------------------------------------------ post-process
     def _label_name(self, label) -> str | None:
         """Map a raw label (class index or name) to a class name, or None to drop it."""
@@ -185,7 +203,8 @@ class Proposer:
     ) -> list:
         """Turn raw model outputs into ``fo.Detections`` (one per image).
 
-        Each raw result is either a ``fo.Detections`` (passed through, filtered by
+        Each raw result is either a ``fo.Detections`` (checked by
+        :func:`labelkit.models.validate.check_detections`, then filtered by
         confidence) or a dict with
 
         * ``boxes``: ``(N, 4)`` float, absolute ``[x1, y1, x2, y2]`` pixels;
@@ -201,6 +220,10 @@ class Proposer:
             raw: ``B`` raw results.
             image_sizes: ``B`` ``(H, W)`` sizes of the images.
             min_confidence: extra confidence floor.
+
+        Raises:
+            ProposalError: a result breaks the contract (see the class docstring);
+                raised for the whole batch, before anything is returned.
         """
         fo = _fo()
         floor = max(self.min_confidence or 0.0, min_confidence or 0.0)
@@ -208,18 +231,24 @@ class Proposer:
             raise ModelError(
                 f"{type(self).__name__} returned {len(raw)} results for {len(image_sizes)} images"
             )
+        name = _validate.describe(self)
+        classes = list(self.classes)
+        allow_new = _validate.allows_new_classes(self)
+        notes: list[str] = []
         out = []
-        for r, (h, w) in zip(raw, image_sizes, strict=True):
+        raw = _small_fields_to_host(raw)  # on a GPU: one copy for the batch's boxes/labels/scores
+        for i, (r, (h, w)) in enumerate(zip(raw, image_sizes, strict=True)):
+            where = _validate.Where(name, i, int(h), int(w), notes)
             if isinstance(r, fo.Detections):
-                dets = [
-                    d for d in r.detections if d.confidence is None or d.confidence >= floor
-                ]
+                checked = _validate.check_detections(r, where, classes, allow_new)
+                dets = [d for d in checked if d.confidence is None or d.confidence >= floor]
                 out.append(fo.Detections(detections=dets))
             elif isinstance(r, Mapping):
                 out.append(
                     fo.Detections(
                         detections=raw_to_detections(
-                            r, int(h), int(w), self._label_name, floor, self.mask_threshold
+                            r, int(h), int(w), self._label_name, floor, self.mask_threshold,
+                            classes=classes, allow_new_classes=allow_new, where=where,
                         )
                     )
                 )
@@ -228,6 +257,7 @@ class Proposer:
                     f"{type(self).__name__}: a result must be a dict with boxes/labels/scores[/masks] "
                     f"or a fo.Detections, got {type(r).__name__}"
                 )
+        _validate.warn(notes, name)
         return out
 
     def __repr__(self) -> str:
@@ -262,8 +292,19 @@ def raw_to_detections(
     label_name,
     min_confidence: float = 0.0,
     mask_threshold: float = 0.5,
+    *,
+    classes: Sequence[str] | None = None,
+    allow_new_classes: bool = False,
+    where: _validate.Where | None = None,
 ) -> list:
     """One image's raw detections (dict of boxes/labels/scores/masks) -> ``fo.Detection`` list.
+
+    Every entry is checked first (:func:`labelkit.models.validate.check_raw`),
+    whatever its score: non-finite, empty/inverted or wholly-outside boxes, scores
+    outside ``[0, 1]``, string labels outside ``classes`` and int labels
+    ``label_name`` refuses raise :class:`~labelkit.errors.ProposalError`; boxes
+    reaching half a pixel or more beyond the image are clipped to it and listed
+    in a :class:`~labelkit.models.validate.ProposalWarning`.
 
     Masks: thresholded, then cropped to the tight box of the ``on`` pixels inside
     the detector's box (grown by 10% + 2 px, since pasted Mask R-CNN masks may
@@ -277,11 +318,21 @@ def raw_to_detections(
         label_name: raw label -> class name, or None to drop the detection.
         min_confidence: drop detections scoring below.
         mask_threshold: mask probability threshold (bool masks are used as-is).
+        classes: the class names string labels must be in (None: not checked).
+        allow_new_classes: accept string labels outside ``classes``.
+        where: the proposer and image, for messages; the warning about clipped
+            boxes is left to the caller when given (one per batch), else emitted here.
 
     Returns:
         ``fo.Detection`` objects sorted by decreasing confidence.
+
+    Raises:
+        ProposalError: see above.
     """
     fo = _fo()
+    own_where = where is None
+    if own_where:
+        where = _validate.Where("proposer", 0, int(height), int(width))
     if "boxes" not in raw or "labels" not in raw:
         raise ModelError(f"a raw result needs 'boxes' and 'labels', got keys {sorted(raw)}")
     boxes = np.asarray(_to_numpy(raw["boxes"]), dtype=np.float64).reshape(-1, 4)
@@ -296,6 +347,21 @@ def raw_to_detections(
             f"raw result has {n} boxes, {len(labels)} labels and "
             f"{'no' if scores is None else len(scores)} scores; they must match"
         )
+    _validate.check_raw(
+        boxes, labels, scores, where, list(classes) if classes is not None else [],
+        allow_new_classes or classes is None,
+    )
+    names = []
+    for k, label in enumerate(labels):
+        if not isinstance(label, str) and not _is_index(label):
+            raise where.error(
+                k, f"label {label!r} is not a class index or name",
+                "return int indices into classes or str class names",
+            )
+        try:
+            names.append(label_name(label))
+        except ProposalError as exc:
+            raise where.error(k, str(exc), "fix the labels or the classes list") from None
     if masks is not None:
         if not _is_tensor(masks):
             masks = np.asarray(masks)
@@ -312,7 +378,7 @@ def raw_to_detections(
         conf = None if scores is None else float(scores[i])
         if conf is not None and conf < min_confidence:
             continue
-        name = label_name(labels[i])
+        name = names[i]
         if name is None:
             continue
         x1, y1, x2, y2 = boxes[i]
@@ -346,7 +412,61 @@ def raw_to_detections(
         crop = np.ascontiguousarray(region[ty0:ty1, tx0:tx1])
         rel = _masks.pixel_box_to_fo(rx0 + tx0, ry0 + ty0, rx0 + tx1, ry0 + ty1, width, height)
         out.append(fo.Detection(label=name, bounding_box=rel, mask=crop, **extra))
+    if own_where:
+        _validate.warn(where.notes, where.model)
     return out
+
+
+def _is_index(label) -> bool:
+    if isinstance(label, (bool, np.bool_)):
+        return False
+    try:
+        return float(label).is_integer()
+    except (TypeError, ValueError):
+        return False
+
+
+def _small_fields_to_host(raw: Sequence, force: bool = False) -> list:
+    """A batch of raw results whose ``boxes``, ``labels`` and ``scores`` are tensors on
+    a device (a GPU) -> the same results with those three as host numpy arrays
+    (float64 boxes and scores, int64 labels), copied in **one** device-to-host
+    transfer for the whole batch instead of three per image; masks stay on the
+    device (:func:`_mask_regions` copies only their regions, once per image).
+    Anything else (CPU tensors, lists, ``fo.Detections``) is returned as it is,
+    unless ``force`` (tests: the same path with CPU tensors)."""
+    keys = ("boxes", "labels", "scores")
+    idx = [
+        i for i, r in enumerate(raw)
+        if isinstance(r, Mapping) and all(_is_tensor(r.get(k)) for k in keys)
+        and (force or all(r[k].device.type != "cpu" for k in keys))
+        and not r["labels"].is_floating_point() and r["labels"].dtype != _torch_bool()
+    ]
+    if not idx or len({raw[i][k].device for i in idx for k in keys}) != 1:
+        return list(raw)
+    import torch
+
+    parts, sizes = [], []
+    for i in idx:
+        for k in keys:
+            t = raw[i][k].reshape(-1)
+            parts.append(t.to(torch.float64))
+            sizes.append(t.numel())
+    flat = torch.cat(parts).cpu().numpy()
+    out, start, j = list(raw), 0, 0
+    for i in idx:
+        r = dict(raw[i])
+        for k in keys:
+            v = flat[start:start + sizes[j]]
+            start, j = start + sizes[j], j + 1
+            r[k] = v.reshape(-1, 4) if k == "boxes" else v.astype(np.int64) if k == "labels" else v
+        out[i] = r
+    return out
+
+
+def _torch_bool():
+    import torch
+
+    return torch.bool
 
 
 def _mask_regions(masks, kept, mask_threshold: float, device_path: bool | None = None) -> list[np.ndarray]:
@@ -391,6 +511,7 @@ class CallableProposer(Proposer):
         label_offset: int = 0,
         batch_size: int = 8,
         name: str | None = None,
+        allow_new_classes: bool = False,
     ):
         if not callable(fn):
             raise ModelError(f"from_callable needs a function images -> results, got {type(fn).__name__}")
@@ -402,13 +523,14 @@ class CallableProposer(Proposer):
         self.batch_size = int(batch_size)
         self.device = "cpu"
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.allow_new_classes = bool(allow_new_classes)
 
     def _label_name(self, label) -> str | None:
         if isinstance(label, str):
             return label
         i = int(label) - self.label_offset
         if not 0 <= i < len(self.classes):
-            raise ModelError(
+            raise ProposalError(
                 f"{self.name} returned label {int(label)}, but classes has {len(self.classes)} "
                 f"names (label_offset={self.label_offset}); int labels index classes"
             )
@@ -430,13 +552,14 @@ def from_callable(
     mask_threshold: float = 0.5,
     label_offset: int = 0,
     batch_size: int = 8,
+    allow_new_classes: bool = False,
 ) -> CallableProposer:
     """Make a proposer from any function ``fn(images) -> results``.
 
     Args:
         fn: called with a list of ``(H, W, 3)`` uint8 RGB arrays; returns one
-            result per image, either a ``fo.Detections`` (used as-is, filtered by
-            confidence) or a dict:
+            result per image, either a ``fo.Detections`` (checked, then filtered
+            by confidence) or a dict:
 
             * ``boxes``: ``(N, 4)`` absolute ``[x1, y1, x2, y2]`` pixels;
             * ``labels``: ``(N,)`` int indices into ``classes`` (minus
@@ -453,6 +576,15 @@ def from_callable(
         label_offset: subtracted from int labels before indexing ``classes``
             (1 for torchvision-style outputs whose label 0 is background).
         batch_size: default batch size for :func:`labelkit.propose`.
+        allow_new_classes: accept string labels that are not in ``classes``
+            (they then widen the class list of a Labeler); by default they raise
+            :class:`~labelkit.errors.ProposalError`.
+
+    Every result is checked against the proposer contract
+    (:mod:`labelkit.models.validate`): NaN/inf or wholly-outside boxes, scores
+    outside ``[0, 1]``, unknown labels and masks that do not fit their box raise
+    ``ProposalError`` for the whole batch; boxes partly outside the image are
+    clipped to it with a warning.
 
     Returns:
         a :class:`CallableProposer`.
@@ -466,4 +598,7 @@ def from_callable(
         >>> d.label, d.bounding_box, d.mask is None
         ('thing', [0.2, 0.2, 0.4, 0.6], True)
     """
-    return CallableProposer(fn, classes, min_confidence, mask_threshold, label_offset, batch_size)
+    return CallableProposer(
+        fn, classes, min_confidence, mask_threshold, label_offset, batch_size,
+        allow_new_classes=allow_new_classes,
+    )

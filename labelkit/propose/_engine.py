@@ -1,9 +1,13 @@
 """The batch loop both pre-labeling paths share: check the model, read images, run a batch.
 
 :func:`run_batch` runs one batch of images through a proposer (under
-``torch.inference_mode``), checks its output and drops detections under the
-confidence threshold; the image path (:mod:`labelkit.propose.image`) and the video
-frame path (:mod:`labelkit.propose.video`) both call it.
+``torch.inference_mode``), checks its output against the proposer contract
+(:mod:`labelkit.models.validate`, the same rules for every kind of proposer) and
+drops detections under the confidence threshold; the image path
+(:mod:`labelkit.propose.image`) and the video frame path
+(:mod:`labelkit.propose.video`) both call it. A batch that breaks the contract
+raises :class:`~labelkit.errors.ProposalError` before anything of it is returned,
+so nothing of it is written.
 """
 
 from __future__ import annotations
@@ -64,8 +68,8 @@ def run_batch(model, images: list, min_confidence: float, timings: dict[str, flo
 
     Proposers with the split API (``predict_raw`` + ``postprocess``) are timed as
     "model" and "postprocess" separately (``synchronize()`` waits for the GPU);
-    other proposers' ``predict`` counts as "model", the confidence filter as
-    "postprocess". Every returned detection gets ``review = None``.
+    other proposers' ``predict`` counts as "model", the checks and the confidence
+    filter as "postprocess". Every returned detection gets ``review = None``.
 
     Args:
         model: the proposer.
@@ -75,6 +79,11 @@ def run_batch(model, images: list, min_confidence: float, timings: dict[str, flo
 
     Returns:
         one ``fo.Detections`` per image.
+
+    Raises:
+        ProposalError: the batch's output breaks the proposer contract (see
+            :mod:`labelkit.models.validate`); boxes partly outside an image are
+            clipped instead, with a ``ProposalWarning``.
     """
     t0 = time.perf_counter()
     if callable(getattr(model, "predict_raw", None)) and callable(getattr(model, "postprocess", None)):
@@ -89,7 +98,7 @@ def run_batch(model, images: list, min_confidence: float, timings: dict[str, flo
         with _inference_mode():
             results = model.predict(images)
         t1 = time.perf_counter()
-        results = _filter(results, len(images), min_confidence, model)
+        results = _filter(results, [im.shape[:2] for im in images], min_confidence, model)
     for dets in results:
         for d in dets.detections:
             d["review"] = None
@@ -98,19 +107,25 @@ def run_batch(model, images: list, min_confidence: float, timings: dict[str, flo
     return results
 
 
-def _filter(results, n: int, min_confidence: float, model) -> list:
-    """Check a plain proposer's output and drop detections below ``min_confidence``."""
+def _filter(results, image_sizes: list[tuple[int, int]], min_confidence: float, model) -> list:
+    """Check a plain proposer's output (its type and count, then every detection with
+    :func:`labelkit.models.validate.check_results`) and drop detections below
+    ``min_confidence``."""
     import fiftyone as fo
 
+    from ..models.validate import check_results
+
+    n = len(image_sizes)
     results = list(results) if results is not None else []
     if len(results) != n:
         raise ModelError(f"{type(model).__name__}.predict returned {len(results)} results for {n} images")
-    out = []
     for r in results:
         if not isinstance(r, fo.Detections):
             raise ModelError(
                 f"{type(model).__name__}.predict must return fo.Detections per image, got {type(r).__name__}"
             )
+    out = []
+    for r in check_results(results, image_sizes, model, warn_stacklevel=4):
         dets = [d for d in r.detections if d.confidence is None or d.confidence >= min_confidence]
         out.append(fo.Detections(detections=dets))
     return out
