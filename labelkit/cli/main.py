@@ -1,5 +1,5 @@
 """The ``labelkit`` command line: ``doctor``, ``demo``, ``import``, ``propose``,
-``audit``, ``export``, ``app``.
+``audit``, ``export``, ``app``, ``serve-db``.
 
 Each subcommand is a thin wrapper over the Python API; user mistakes print one
 clear line (``labelkit: error: ...``) and exit 2, never a traceback.
@@ -132,6 +132,25 @@ def _run_app(args) -> int:
     return 0
 
 
+def _add_serve_db(sub) -> None:
+    p = sub.add_parser("serve-db", help="run a MongoDB server for a team / workshop; prints the URI to hand out")
+    p.add_argument("--data", default="labelkit-db", help="data folder (default ./labelkit-db; reused)")
+    p.add_argument("--port", type=int, default=27017)
+    p.add_argument("--lan", action="store_true", help="listen on all interfaces, hand out the LAN address")
+    p.add_argument("--host", default=None, help="address to put in the connection string")
+    p.add_argument("--user", default="labelkit", help="the annotators' user name")
+    p.add_argument("--password", default=None, help="their password (default: kept from the last run, else random)")
+    p.add_argument("--admin-password", default=None, help="admin password (default: kept, else random)")
+    p.set_defaults(func=_run_serve_db)
+
+
+def _run_serve_db(args) -> int:
+    from .serve_db import run_serve_db
+
+    return run_serve_db(data=args.data, port=args.port, lan=args.lan, host=args.host, user=args.user,
+                        password=args.password, admin_password=args.admin_password)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .._version import __version__
 
@@ -140,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"labelkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_doctor, _add_demo, _add_import, _add_propose, _add_audit, _add_export, _add_app):
+    for add in (_add_doctor, _add_demo, _add_import, _add_propose, _add_audit, _add_export, _add_app,
+                _add_serve_db):
         add(sub)
     return parser
 

@@ -6,7 +6,9 @@ turns clicks/keys into the method calls below; everything is testable in pytest.
 API (coordinates are image pixels ``(x, y)``; boxes absolute ``[x1, y1, x2, y2]``)::
 
     s = ReviewSession(samples, proposals="predictions", labels="ground_truth",
-                      classes=None, annotator=None, min_confidence=0.0)
+                      classes=None, annotator=None, min_confidence=0.0,
+                      permissions=None,   # Permissions: allow_additions=... (see there)
+                      claim=False, batch_size=None, claim_ttl=None)   # team review
     len(s); s.index; s.sample_id; s.filepath; s.width; s.height; s.review_status
     s.image()                 # (H, W, 3) uint8, cached for the current sample
     s.instances               # list[Instance]; s.instances[k].k == k
@@ -22,6 +24,7 @@ API (coordinates are image pixels ``(x, y)``; boxes absolute ``[x1, y1, x2, y2]`
     s.undo(); s.redo()        # -> bool (False: nothing to undo/redo)
     s.submit(); s.skip(); s.save()   # submit/skip -> new index; save -> draft now
     s.add_class(name)
+    s.claims; s.close()       # team review: its Claims (None otherwise); give claims back
 
 ``Instance`` (immutable; a changed instance is a new object): ``k`` (its position
 in ``s.instances``), ``label``, ``confidence`` (None for human), ``state``
@@ -37,7 +40,9 @@ Events (``Event`` is a named tuple, so ``event == ("sample", 3)`` works):
 ``("instances", ks)`` the instances at positions ``ks`` changed, appeared or
 disappeared (compare with ``len(s.instances)``); ``("selection", k)``;
 ``("saved", status)`` after a write (status None for a draft, "done", "skipped");
-``("classes", classes)``; ``("threshold", value)``.
+``("classes", classes)``; ``("threshold", value)``; ``("db", text)`` when
+:attr:`~ReviewSession.db_status` changes (text None: the database is reachable and
+holds every decision).
 
 Semantics:
 
@@ -72,6 +77,18 @@ Semantics:
   draft (status unchanged) first. Reopening a sample, or a new session after a
   kernel restart, rebuilds its state from the stored fields. If a write fails,
   the session stays on the sample with its state intact.
+* Database outage: a write that cannot reach the server (after
+  ``$LABELKIT_DB_TIMEOUT_MS``, 3 s) is appended to the annotator's local journal
+  (fsynced; :mod:`labelkit.store.journal`) and counts as saved: the review goes
+  on with the samples already read (the current one and up to ``PREFETCH`` read
+  ahead); ``db_status`` says so in plain words. The journal is written, once per
+  decision, at the next write that reaches the server, at ``sync()``, or when a
+  new session of the same annotator opens the dataset (before it picks the first
+  unreviewed sample).
+* Permissions: ``permissions=`` switches off additions, deletions, label edits or
+  spatial edits of existing labels (an annotation run's ``allow_*=False``); a
+  forbidden action raises ``NotAllowedError`` before anything changes (see
+  :class:`Permissions` for which action is which).
 * Undo/redo: every edit of the current sample (accept, reject, relabel, paint,
   erase, polygon, box, refine, delete; ``accept_all`` is one step) can be undone.
   A step stores only the instances it changed (old and new objects; masks are
@@ -83,24 +100,147 @@ Semantics:
   Labels already in the labels field are kept: without provenance they are human
   instances (their stored ``edits``, else 0); a label pointing at a proposal that
   is gone keeps its provenance. Nothing already stored is dropped by reopening.
+* Team review (``claim=True`` or ``batch_size=...``, with ``annotator``): many
+  annotators, each in their own process, review one dataset. The session's
+  samples are the ones it claims, ``batch_size`` at a time (its own unfinished
+  claims from an earlier session first, then free samples in the collection's
+  order); submitting or skipping the last one claims the next batch (``len(s)``
+  grows). Each claim is one atomic update of the sample (``claimed_by``,
+  ``claim_expires``; :mod:`labelkit.store.claims`), renewed while the session is
+  used (decisions, writes, a background timer), so no two annotators hold a
+  sample and an absent annotator's batch returns to the pool after
+  ``claim_ttl`` seconds. Every write is conditional on the claim: when it was
+  taken over, ``submit``/``skip``/``save`` raise
+  :class:`~labelkit.errors.ClaimLostError` (naming the sample and the other
+  annotator), write nothing, and the session stays on the sample; moving away
+  from it then drops its unsaved changes. ``close()`` gives the unfinished
+  claims back (also when the session is garbage-collected or the process exits).
+  ``review_seconds`` (time the sample was open) is recorded with each submit.
+* Missing images: nothing is recorded for an image nobody can see. When the
+  current sample's file is gone or cannot be read (deleted or moved after import,
+  emptied, not an image any more), every decision and edit (accept, reject,
+  accept_all, relabel, paint, erase, polygon, box, refine, delete), ``submit()``
+  and a draft of unsaved changes (``save()``, or moving away with ``goto`` /
+  ``next`` / ``prev``) raise :class:`~labelkit.errors.MissingImageError` naming
+  the file, before anything is written or changed; ``image()`` raises it too.
+  What still works: navigation without unsaved changes, ``undo``/``redo``,
+  ``reload()``, and ``skip()``, which marks the sample "skipped" and records
+  nothing else (unsaved changes are dropped, labels stored before are kept), so
+  a reviewer can move on. The file is checked when the first decision on the
+  sample is made (its header is read once per sample; ``image()`` decodes it
+  fully) and its presence again at every later decision and write, so a file
+  deleted mid-review is caught at ``submit()``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
+import stat as _stat
+import time as _time
+import weakref as _weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..errors import ReviewError
-from ..geometry import masks as _masks
-from ..store.image import ReviewStore
-from ..store.schema import make_label
+from ..errors import ClaimLostError, ImageReadError, MissingImageError, NotAllowedError, ReviewError
 from ..geometry import edit as _edit
+from ..geometry import masks as _masks
+from ..store.image import PREFETCH, ReviewStore
+from ..store.schema import make_label
+
+logger = logging.getLogger("labelkit")
 
 STATES = ("pending", "accepted", "edited", "rejected", "new")
 _UNSET = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class Permissions:
+    """Which changes a review may make, with FiftyOne's annotation-run semantics.
+
+    An *existing label* is one stored in the labels field when the sample was
+    opened (``existing_ids``, when given, narrows that to these label ids: an
+    annotation run passes the labels of its ``label_field``, so labels the run
+    added itself stay free to edit). A refused action raises
+    :class:`~labelkit.errors.NotAllowedError` naming the option and ``origin``,
+    before anything changes (the undo history included). The mapping:
+
+    * ``allow_additions`` - a new label: ``paint(None, ...)``, ``add_polygon``,
+      ``add_box``, and any action that makes a proposal (which is not an existing
+      label) a kept label: ``accept``, ``accept_all``, and an edit (paint, erase,
+      refine, relabel) of a pending or rejected proposal.
+    * ``allow_deletions`` - ``delete`` / ``reject`` of an existing label, or an
+      erase that empties one (it would be dropped). Rejecting a proposal that is
+      not a label yet, or deleting a label this review drew, is no deletion.
+    * ``allow_label_edits`` - ``relabel`` of an existing label.
+    * ``allow_spatial_edits`` - ``paint`` / ``erase`` / ``refine`` that changes
+      the mask of an existing label.
+
+    Args:
+        allow_additions, allow_deletions, allow_label_edits, allow_spatial_edits:
+            the four switches (default: everything allowed).
+        origin: where the restriction comes from, for messages
+            (``"annotation run 'round1'"``).
+        existing_ids: label ids that count as existing labels (None: every label
+            stored when a sample opens).
+    """
+
+    allow_additions: bool = True
+    allow_deletions: bool = True
+    allow_label_edits: bool = True
+    allow_spatial_edits: bool = True
+    origin: str | None = None
+    existing_ids: frozenset | None = None
+
+    @classmethod
+    def parse(cls, value) -> Permissions:
+        """``value`` as Permissions: None (all allowed), a Permissions, or a mapping
+        with the field names above (e.g. ``{"allow_additions": False}``).
+
+        Raises:
+            ReviewError: an unknown key or a switch that is not a bool.
+        """
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            out = value
+        elif isinstance(value, dict) or hasattr(value, "keys"):
+            names = [f.name for f in dataclasses.fields(cls)]
+            unknown = sorted(str(k) for k in value if k not in names)
+            if unknown:
+                raise ReviewError(
+                    f"unknown permission(s) {unknown}; valid keys: {names}"
+                )
+            out = cls(**dict(value))
+        else:
+            raise ReviewError(
+                f"permissions must be a labelkit Permissions or a dict like "
+                f"{{'allow_additions': False}}, got {value!r}"
+            )
+        for name in _ALLOW:
+            v = getattr(out, name)
+            if not isinstance(v, (bool, np.bool_)):
+                raise ReviewError(f"permission {name} must be True or False, got {v!r}")
+        if out.existing_ids is not None and not isinstance(out.existing_ids, frozenset):
+            out = dataclasses.replace(out, existing_ids=frozenset(str(i) for i in out.existing_ids))
+        return out
+
+    @property
+    def restricted(self) -> bool:
+        """Whether any switch is off."""
+        return not all(getattr(self, n) for n in _ALLOW)
+
+
+_ALLOW = ("allow_additions", "allow_deletions", "allow_label_edits", "allow_spatial_edits")
+_REFUSED = {
+    "allow_additions": "new labels",
+    "allow_deletions": "deleting existing labels",
+    "allow_label_edits": "changing the class of existing labels",
+    "allow_spatial_edits": "changing the mask of existing labels",
+}
 
 
 class Event(NamedTuple):
@@ -129,6 +269,9 @@ class Instance:
         height: image height in pixels.
         edits: number of edit operations applied (human: creation counts as one).
         proposal_id: id of the proposal it came from (None for human).
+        tool: the tool that last made the mask, recorded as the label's ``tool``
+            attribute: ``"box:<segmenter>"``, ``"click:<segmenter>"``,
+            ``"refine:<segmenter>"``, ``"polygon"``, ``"brush"`` (None: untouched).
     """
 
     k: int
@@ -147,6 +290,7 @@ class Instance:
     label_id: str | None = dataclasses.field(default=None, repr=False)
     stored_iou: float | None = dataclasses.field(default=None, repr=False)
     orphan: bool = dataclasses.field(default=False, repr=False)
+    tool: str | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         # crops are shared with the undo history: never edit them in place
@@ -201,18 +345,37 @@ class ReviewSession:
 
     Args:
         samples: a ``fo.Dataset`` or any view (its order is kept), or a dataset name.
-        proposals: the ``fo.Detections`` field with model proposals (may be missing).
-        labels: the ``fo.Detections`` field the reviewed labels are written to.
+        proposals: the ``fo.Detections`` field with model proposals. A field named
+            here must exist, except the default ``"predictions"`` (missing: nothing
+            proposed yet); None reviews without proposals (labelling by hand).
+        labels: the ``fo.Detections`` field the reviewed labels are written to
+            (created if missing, only after every check passed).
         classes: the class list for new labels and relabelling (default: sorted
             union of the proposal and label classes found in ``samples``).
         annotator: name written to ``reviewed_by`` (default ``$LABELKIT_ANNOTATOR``
             or the login name).
         min_confidence: proposals below it are flagged ``below_threshold`` and are
             not taken by :meth:`accept_all` (default threshold).
+        permissions: which changes this review may make (:class:`Permissions`, or
+            a dict such as ``{"allow_additions": False}``; default: all). A refused
+            action raises :class:`~labelkit.errors.NotAllowedError`.
+        claim: a team review (several annotators, each in their own process, on
+            one dataset): the session's samples are the batches it claims
+            (:class:`~labelkit.store.claims.Claims`), not the whole collection;
+            see "Team review" in the module docstring. Default False: today's
+            single-user review.
+        batch_size: samples claimed at a time (implies ``claim=True``; default 10).
+        claim_ttl: seconds a claim lasts without a sign of life (default 300).
 
     Raises:
-        ReviewError: the collection has no samples.
-        SchemaError: a field holds something other than ``fo.Detections``.
+        ReviewError: the collection has no samples, or a bad ``classes``,
+            ``min_confidence``, ``permissions``, ``batch_size`` or ``claim_ttl`` value.
+        NothingToClaimError: a team review found nothing to claim.
+        SchemaError: a named proposals field that does not exist, or a field that
+            holds something other than ``fo.Detections``.
+
+    Every check runs before anything is written: a refused call leaves the
+    dataset unchanged.
     """
 
     def __init__(
@@ -223,21 +386,42 @@ class ReviewSession:
         classes: Sequence[str] | None = None,
         annotator: str | None = None,
         min_confidence: float = 0.0,
+        permissions: Permissions | dict | None = None,
+        claim: bool = False,
+        batch_size: int | None = None,
+        claim_ttl: float | None = None,
+        segmenter=None,
     ):
-        self.store = ReviewStore(samples, proposals=proposals, labels=labels)
+        min_confidence = _check_min_confidence(min_confidence)
+        self.segmenter = _check_segmenter(segmenter)
+        classes = _check_classes(classes)
+        self.permissions = Permissions.parse(permissions)
+        # check everything first, then declare the fields (a refused call writes nothing)
+        self.store = ReviewStore(samples, proposals=proposals, labels=labels, declare=False)
         self.samples = self.store.samples
         self.proposals_field = proposals
         self.labels_field = labels
         self.annotator = annotator
-        self._min_conf = float(min_confidence)
+        self._min_conf = min_confidence
         self._ids = self.store.sample_ids()
         if not self._ids:
             raise ReviewError(
                 "the collection has no samples to review; check the view's filters "
                 "or add images with lk.load_images()"
             )
-        self._statuses = self.store.statuses()
-        self._classes = list(classes) if classes is not None else self._collection_classes()
+        #: the team review's claims (None: a single-user review)
+        self.claims = None
+        team = bool(claim) or batch_size is not None
+        if team:
+            self._check_claim_args(batch_size, claim_ttl)  # before any write
+        self.store.ensure_schema()
+        # decisions an earlier process of this annotator journaled during an outage
+        self.store.open_journal(self.annotator)
+        if team:
+            self._claim_first_batch()
+        self._statuses = self.store.statuses() if self.claims is None else [None] * len(self._ids)
+        self._opened_at = _time.monotonic()
+        self._classes = classes if classes is not None else self._collection_classes()
         self._observers: list[Callable[[Event], None]] = []
         self._index = -1
         self._record = None
@@ -247,8 +431,65 @@ class ReviewSession:
         self._redo: list[_Step] = []
         self._selected: int | None = None
         self._image: np.ndarray | None = None
-        first = self.store.first_unreviewed()
+        first = self.store.first_unreviewed() if self.claims is None else 0
         self._open(0 if first is None else first)
+
+    # ------------------------------------------------------------- team review
+    def _check_claim_args(self, batch_size, claim_ttl) -> None:
+        from ..store.claims import DEFAULT_BATCH, DEFAULT_TTL, _check
+        from ..store.schema import default_annotator
+
+        name = self.annotator if self.annotator is not None else default_annotator()
+        bs = DEFAULT_BATCH if batch_size is None else batch_size
+        ttl = DEFAULT_TTL if claim_ttl is None else claim_ttl
+        name, _, _ = _check(name, ttl, bs)
+        self.annotator = name
+        self._claim_args = (name, ttl, bs)
+
+    def _claim_first_batch(self) -> None:
+        from ..errors import NothingToClaimError
+        from ..store.claims import Claims, claim_counts
+
+        name, ttl, bs = self._claim_args
+        claims = Claims(self.samples, annotator=name, ttl=ttl, batch_size=bs)
+        self.claims = claims
+        ids = claims.resume()
+        if len(ids) < bs:
+            ids += claims.claim(bs - len(ids))
+        if not ids:
+            c = claim_counts(self.samples)
+            others = ", ".join(f"'{a}' ({n})" for a, n in sorted(c["by"].items())) or "nobody"
+            raise NothingToClaimError(
+                f"nothing left to claim for '{name}': {c['reviewed']} of {c['total']} samples are "
+                f"reviewed and {c['claimed']} are claimed by others ({others}). Claims of annotators "
+                f"who stopped working return to the pool {ttl:g} s after their last activity; "
+                "lk.progress(ds) shows the room"
+            )
+        self._ids = ids
+        claims.start_renewal()
+        # a session that is dropped or a kernel that exits gives its unfinished batch back
+        self._finalizer = _weakref.finalize(self, claims.close)
+
+    def _team_write(self, release: bool) -> dict:
+        """Extra store arguments of a team review's write (empty for a single user)."""
+        if self.claims is None:
+            return {}
+        out = {"claimed_by": self.annotator, "claim_ttl": self.claims.ttl}
+        if release:
+            out["review_seconds"] = round(_time.monotonic() - self._opened_at, 3)
+        return out
+
+    def _claim_lost(self) -> None:
+        sid = self.sample_id
+        self.claims.lost.add(sid)
+        if sid in self.claims.held:
+            self.claims.held.remove(sid)
+
+    def close(self) -> None:
+        """End a team review: stop renewing its claims and give the unfinished ones
+        back to the pool (submitted work stays). No-op for a single-user review."""
+        if self.claims is not None:
+            self._finalizer()
 
     # ------------------------------------------------------------------ reading
     def _collection_classes(self) -> list[str]:
@@ -377,13 +618,18 @@ class ReviewSession:
         """The current image, ``(H, W, 3)`` uint8 RGB (read once per sample, then cached).
 
         Raises:
-            ImageReadError: the file cannot be read.
+            MissingImageError: the file is gone or cannot be read (an
+                ``ImageReadError``); nothing can be recorded for the sample until
+                it is back (see "Missing images" in the module docstring).
             ReviewError: the file's size differs from the sample's metadata.
         """
         if self._image is None:
             from ..media.image import read_image
 
-            img = read_image(self.filepath)
+            try:
+                img = read_image(self.filepath)
+            except ImageReadError as exc:
+                raise self._missing(exc.reason) from None
             if img.shape[:2] != (self.height, self.width):
                 raise ReviewError(
                     f"image '{self.filepath}' is {img.shape[1]}x{img.shape[0]} but its metadata "
@@ -448,16 +694,54 @@ class ReviewSession:
 
     # -------------------------------------------------------------- navigation
     def _open(self, index: int) -> None:
-        record = self.store.load(self._ids[index])
+        try:
+            if isinstance(self.store, ReviewStore):  # read ahead: what an outage can go on with
+                record = self.store.load(self._ids[index], ahead=self._ids[index + 1 : index + 1 + PREFETCH])
+            else:
+                record = self.store.load(self._ids[index])
+        except ImageReadError as exc:  # no size in the metadata and the file cannot tell it
+            raise MissingImageError(
+                exc.path,
+                f"{exc.reason}; sample {index} ({self._ids[index]}) has no width/height in its "
+                "metadata either, so it cannot be opened. Restore the file (or fix the sample's "
+                "filepath), or remove the sample from the dataset / review a view without it",
+            ) from None
         self._index = index
         self._record = record
         self._statuses[index] = record.review_status
         self._image = None
+        self._image_checked = False
+        self._opened_at = _time.monotonic()
         self._instances = self._build(record)
+        self._stored_ids = frozenset(d.id for d in record.labels)
         self._saved = list(self._instances)
         self._undo.clear()
         self._redo.clear()
         self._selected = None
+        self._db_event()
+        self._prepare_next(index)
+
+    def _prepare_next(self, index: int) -> None:
+        """Compute the segmenter's embedding of the next sample's image in the background
+        (segmenters with an image embedding, e.g. SAM), so its first click is fast."""
+        if not getattr(self.segmenter, "uses_embedding", False) or index + 1 >= len(self._ids):
+            return
+        import threading
+
+        from ..media.image import read_image
+
+        try:
+            path = self.store.filepath(self._ids[index + 1])
+        except Exception:  # noqa: BLE001 - a prefetch never breaks the review
+            return
+
+        def work() -> None:
+            try:
+                self.segmenter.prepare(read_image(path))
+            except Exception:  # noqa: BLE001 - the click will compute (or report) it
+                logger.debug("embedding prefetch of %s failed", path, exc_info=True)
+
+        threading.Thread(target=work, name="labelkit-embedding-prefetch", daemon=True).start()
 
     def _build(self, record) -> list[Instance]:
         w, h = record.width, record.height
@@ -510,6 +794,7 @@ class ReviewSession:
                         crop=crop,
                         edits=int(_get_attr(lab, "edits", 0) or 0),
                         label_id=lab.id,
+                        tool=_get_attr(lab, "tool", None),
                         **base,
                     )
                 )
@@ -545,6 +830,7 @@ class ReviewSession:
                     edits=edits,
                     proposal_id=pid if orphan else None,
                     label_id=det.id,
+                    tool=_get_attr(det, "tool", None),
                     stored_iou=_get_attr(det, "proposal_iou", None) if orphan else None,
                     orphan=orphan,
                 )
@@ -644,6 +930,8 @@ class ReviewSession:
             edits=inst.edits,
             confidence=inst.confidence,
         )
+        if inst.tool:
+            det["tool"] = inst.tool
         if inst.label_id:
             det.id = inst.label_id
         return det
@@ -652,6 +940,36 @@ class ReviewSession:
         self._saved = list(self._instances)
         if status is not None:
             self._statuses[self._index] = status
+        self._db_event()
+
+    # ---------------------------------------------------------------- database
+    _db_last: str | None = None
+
+    @property
+    def db_status(self) -> str | None:
+        """A plain-words line when the database is unreachable or decisions wait in
+        the local journal (``"database unreachable: 3 decision(s) saved locally in
+        ~/.labelkit/journal/ana--ds-1a2b3c4d.jsonl, they will be written when it is
+        back ..."``); None when every decision is in the database. An ``("db",
+        db_status)`` event is emitted whenever it changes."""
+        return getattr(self.store, "db_status", None)
+
+    def sync(self) -> bool:
+        """Try the database now and write the decisions kept in the local journal.
+
+        Returns:
+            True when the database is reachable and nothing is left to write.
+        """
+        sync = getattr(self.store, "sync", None)
+        ok = True if sync is None else sync()
+        self._db_event()
+        return ok
+
+    def _db_event(self) -> None:
+        status = self.db_status
+        if status != self._db_last:
+            self._db_last = status
+            self._emit("db", status)
 
     def save(self) -> bool:
         """Write the current sample's decisions as a draft if there are unsaved changes.
@@ -664,8 +982,16 @@ class ReviewSession:
         """
         if not self.dirty:
             return False
+        if self.claims is not None and self.sample_id in self.claims.lost:
+            return False  # someone else's sample now: nothing of ours may be written
+        self._require_image("saving the unsaved changes")
         reviews, final = self._decisions(final_submit=False)
-        self.store.save_draft(self.sample_id, reviews, final, reviewed_by=self.annotator)
+        try:
+            self.store.save_draft(self.sample_id, reviews, final, reviewed_by=self.annotator,
+                                  current_status=self.review_status, **self._team_write(False))
+        except ClaimLostError:
+            self._claim_lost()
+            raise
         self._mark_saved(None)
         self._emit("saved", None)
         return True
@@ -677,9 +1003,23 @@ class ReviewSession:
 
         Returns:
             the new index.
+
+        Raises:
+            MissingImageError: the image file is gone or unreadable; nothing is
+                written (``skip()`` still works).
+            ClaimLostError: a team review whose claim on the sample was taken
+                over; nothing is written, the session stays on the sample.
         """
+        self._require_image("submit")
         reviews, final = self._decisions(final_submit=True)
-        self.store.save_review(self.sample_id, reviews, final, status="done", reviewed_by=self.annotator)
+        try:
+            self.store.save_review(self.sample_id, reviews, final, status="done",
+                                   reviewed_by=self.annotator, **self._team_write(True))
+        except ClaimLostError:
+            self._claim_lost()
+            raise
+        if self.claims is not None:
+            self.claims.finished(self.sample_id)
         self._mark_saved("done")
         self._emit("saved", "done")
         return self._advance()
@@ -688,17 +1028,45 @@ class ReviewSession:
         """Mark the current sample "skipped" (decisions so far kept as a draft, pending
         proposals stay pending) and move to the next sample.
 
+        Works on a sample whose image is missing too: then only the status
+        "skipped" (with ``reviewed_by``/``reviewed_at``) is written; unsaved
+        changes are dropped and the labels stored before are kept as they are.
+
         Returns:
             the new index.
         """
+        if self._image_problem() is not None:
+            self.store.set_status([self.sample_id], "skipped", reviewed_by=self.annotator)
+            if self.claims is not None:
+                self.claims.finished(self.sample_id)
+            self._instances = list(self._saved)
+            self._undo.clear()
+            self._redo.clear()
+            self._selected = None
+            self._mark_saved("skipped")
+            self._emit("saved", "skipped")
+            return self._advance()
         reviews, final = self._decisions(final_submit=False)
-        self.store.save_review(self.sample_id, reviews, final, status="skipped", reviewed_by=self.annotator)
+        try:
+            self.store.save_review(self.sample_id, reviews, final, status="skipped",
+                                   reviewed_by=self.annotator, **self._team_write(True))
+        except ClaimLostError:
+            self._claim_lost()
+            raise
+        if self.claims is not None:
+            self.claims.finished(self.sample_id)
         self._mark_saved("skipped")
         self._emit("saved", "skipped")
         return self._advance()
 
     def _advance(self) -> int:
         i = self._index
+        if self.claims is not None and i + 1 >= len(self._ids):
+            more = [m for m in self.claims.claim() if m not in self._ids]  # the next batch
+            self._ids.extend(more)
+            self._statuses.extend([None] * len(more))
+        elif self.claims is not None:
+            self.claims.touch()
         if i + 1 < len(self._ids):
             return self.goto(i + 1)
         # last sample: stay, but show the stored result (pending -> rejected etc.)
@@ -720,6 +1088,10 @@ class ReviewSession:
             sel_after = None
         if not changed:
             return changed
+        self._require_image(name)
+        self._check_allowed(name, old, new, changed)
+        if self.claims is not None:
+            self.claims.touch()
         step = _Step(
             name,
             before={j: old[j] for j in changed if j < n_old},
@@ -736,10 +1108,128 @@ class ReviewSession:
 
     def _apply(self, new: list[Instance], changed: tuple, selected) -> None:
         self._instances = new
+        moved = selected != self._selected
+        self._selected = selected  # observers of "instances" see a valid selection
         self._emit("instances", changed)
-        if selected != self._selected:
-            self._selected = selected
+        if moved:
             self._emit("selection", selected)
+
+    # ---------------------------------------------------------- missing images
+    def _image_problem(self) -> str | None:
+        """Why the current sample's file cannot be shown, or None when it can.
+
+        The file must exist and be a readable, non-empty regular file; the first
+        time per sample (unless ``image()`` already decoded it) an image file's
+        header is read too (``probe_image(verify=False)``: a truncated body is
+        only caught by ``image()``). Video frames are read by their own reader;
+        only their file is checked here.
+        """
+        path = self.filepath
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return "file does not exist (moved or deleted after import?)"
+        except OSError as exc:
+            return f"cannot be accessed ({exc.strerror or exc})"
+        if not _stat.S_ISREG(st.st_mode):
+            return "is not a regular file"
+        if st.st_size == 0:
+            return "file is empty (0 bytes)"
+        if not os.access(path, os.R_OK):
+            return "is not readable (permission denied)"
+        if self._image is None and not getattr(self, "_image_checked", False):
+            if isinstance(self.store, ReviewStore):  # still images (VideoFrameStore: video files)
+                from ..media.image import probe_image
+
+                try:
+                    probe_image(path, verify=False)
+                except ImageReadError as exc:
+                    return exc.reason
+            self._image_checked = True
+        return None
+
+    def _missing(self, reason: str, action: str | None = None) -> MissingImageError:
+        refused = f"{action} refused: " if action else ""
+        return MissingImageError(
+            self.filepath,
+            f"{reason}; {refused}nothing is recorded for sample {self._index} ({self.sample_id}) "
+            "while its image cannot be read. Restore the file (or fix the sample's filepath), "
+            "call skip() to move on, or remove the sample from the dataset",
+        )
+
+    def _require_image(self, action: str) -> None:
+        """Raise :class:`MissingImageError` for ``action`` when the image is missing."""
+        reason = self._image_problem()
+        if reason is not None:
+            raise self._missing(reason, action)
+
+    # ------------------------------------------------------------- permissions
+    def _existing(self, inst: Instance | None) -> bool:
+        """Whether ``inst`` is an existing label (see :class:`Permissions`)."""
+        if inst is None or inst.label_id is None:
+            return False
+        ids = self.permissions.existing_ids
+        return inst.label_id in (self._stored_ids if ids is None else ids)
+
+    def _refuse(self, option: str, action: str, detail: str = "") -> None:
+        origin = self.permissions.origin or "this review's permissions"
+        raise NotAllowedError(
+            f"{action}{detail}: this review does not allow {_REFUSED[option]} ({option}=False "
+            f"in {origin}); nothing was changed. This review can still: {self._allowed_hint()}"
+        )
+
+    def _allowed_hint(self) -> str:
+        p = self.permissions
+        can = []
+        if p.allow_additions:
+            can.append("add or accept labels")
+        if p.allow_deletions:
+            can.append("delete or reject existing labels")
+        if p.allow_label_edits:
+            can.append("relabel existing labels")
+        if p.allow_spatial_edits:
+            can.append("edit masks of existing labels")
+        can.append("skip or submit the sample")
+        return ", ".join(can)
+
+    def _require(self, option: str, action: str, detail: str = "") -> None:
+        if not getattr(self.permissions, option):
+            self._refuse(option, action, detail)
+
+    def _check_allowed(self, action: str, old: list, new: list, changed: tuple) -> None:
+        """Refuse a step that makes a change the permissions forbid (before it is applied)."""
+        p = self.permissions
+        if not p.restricted:
+            return
+        for j in changed:
+            a = old[j] if j < len(old) else None
+            b = new[j] if j < len(new) else None
+            # the same instance may have moved (a delete shifts later ones down)
+            if a is not None and b is not None and a.label_id != b.label_id:
+                b_same = next((i for i in new if i.label_id == a.label_id), None)
+                self._check_pair(action, a, b_same)
+                a_same = next((i for i in old if i.label_id == b.label_id), None)
+                self._check_pair(action, a_same, b)
+            else:
+                self._check_pair(action, a, b)
+
+    def _check_pair(self, action: str, a: Instance | None, b: Instance | None) -> None:
+        kept_a = a is not None and a.kept
+        kept_b = b is not None and b.kept
+        existing = self._existing(a) or self._existing(b)
+        what = a if a is not None else b
+        detail = f" (instance {what.k}, '{what.label}')" if what is not None else ""
+        if not existing:
+            if kept_b and not kept_a:
+                self._require("allow_additions", action, detail)
+            return
+        if kept_a and not kept_b:
+            self._require("allow_deletions", action, detail)
+        if a is not None and b is not None:
+            if a.label != b.label:
+                self._require("allow_label_edits", action, detail)
+            if not _edit.crop_equal(a.cropmask, b.cropmask):
+                self._require("allow_spatial_edits", action, detail)
 
     def _replay(self, step: _Step, forward: bool) -> None:
         n = step.n_after if forward else step.n_before
@@ -874,6 +1364,7 @@ class ReviewSession:
                     f"valid classes: {self._classes}"
                 )
             label = self._check_class(label)
+            self._require("allow_additions", "paint (a new instance)")
             cm = _edit.stroke(points, radius, self.width, self.height)
             if cm[0] is None:
                 return None
@@ -904,7 +1395,7 @@ class ReviewSession:
         self._replace(changes, "erase")
         return tuple(sorted(changes))
 
-    def _add(self, cm: tuple, label: str, name: str) -> int:
+    def _add(self, cm: tuple, label: str, name: str, tool: str | None = None) -> int:
         k = len(self._instances)
         inst = Instance(
             k=k,
@@ -919,6 +1410,7 @@ class ReviewSession:
             height=self.height,
             edits=1,
             label_id=_new_id(),
+            tool=tool or name,
         )
         self._commit([*self._instances, inst], name, select=k)
         return k
@@ -933,6 +1425,7 @@ class ReviewSession:
             ReviewError: unknown class, fewer than 3 vertices, or a polygon outside the image.
         """
         label = self._check_class(label)
+        self._require("allow_additions", "add_polygon")
         mask = _edit.polygon(points, self.width, self.height)
         cm = _edit.full_to_cropmask(mask)
         if cm[0] is None:
@@ -944,33 +1437,73 @@ class ReviewSession:
 
     def add_box(self, box: Sequence[float], label: str) -> int:
         """Add a human instance from a box ``[x1, y1, x2, y2]`` (absolute pixels): its mask
-        is GrabCut's segmentation inside the box, or the filled box if that finds nothing.
+        is the session's segmenter's mask for the box (GrabCut by default, SAM with
+        ``segmenter=lk.models.sam(...)``), or the filled box if that finds nothing.
+        The label records ``source="human"`` and ``tool="box:<segmenter>"``.
 
         Returns:
             the new instance's k (it becomes the selection).
         """
         label = self._check_class(label)
+        self._require("allow_additions", "add_box")
         pb = _edit.pixel_box_xyxy(box, self.width, self.height)
         if pb[2] <= pb[0] or pb[3] <= pb[1]:
             raise ReviewError(f"box {list(box)} lies outside the {self.width}x{self.height} image")
-        mask = _edit.grabcut_refine(self.image(), box=box)
-        cm = _edit.full_to_cropmask(mask)
+        masks, _ = self.segmenter.segment(self.image(), boxes=[list(box)])
+        cm = _edit.full_to_cropmask(masks[0])
         if cm[0] is None:
             cm = _edit.full_to_cropmask(_edit.box_mask(box, self.width, self.height))
-        return self._add(cm, label, "box")
+        return self._add(cm, label, "box", tool=f"box:{_segmenter_name(self.segmenter)}")
+
+    def add_from_clicks(self, positive: Iterable, label: str, negative: Iterable = ()) -> int:
+        """Add a human instance where there was none: the segmenter's mask for the
+        clicks (positive: on the object, negative: on background; image pixels
+        ``(x, y)``). The label records ``source="human"`` and ``tool="click:<segmenter>"``.
+
+        Returns:
+            the new instance's k (it becomes the selection).
+
+        Raises:
+            ReviewError: no positive click, a click outside the image, an unknown class,
+                or a segmenter that finds nothing there.
+        """
+        label = self._check_class(label)
+        self._require("allow_additions", "add_from_clicks")
+        pos = self._clicks(positive, "positive")
+        neg = self._clicks(negative, "negative")
+        if not len(pos):
+            raise ReviewError("add_from_clicks needs at least one positive click on the object")
+        points = np.concatenate([pos, neg]) if len(neg) else pos
+        labels = [1] * len(pos) + [0] * len(neg)
+        masks, _ = self.segmenter.segment(self.image(), points=points, point_labels=labels)
+        cm = _edit.full_to_cropmask(masks[0])
+        if cm[0] is None:
+            raise ReviewError(
+                f"{_segmenter_name(self.segmenter)} found no object at {pos.tolist()}; "
+                "click inside the object, or draw it with the box or polygon tool"
+            )
+        return self._add(cm, label, "click", tool=f"click:{_segmenter_name(self.segmenter)}")
 
     def refine(self, k: int, positive: Iterable = (), negative: Iterable = ()) -> None:
-        """Re-segment instance ``k`` with GrabCut from its current mask and the clicks
-        (positive: on the object, negative: on background; image pixels ``(x, y)``).
-        Other instances never change."""
+        """Re-segment instance ``k`` with the session's segmenter (GrabCut by default)
+        from its current mask and the clicks (positive: on the object, negative: on
+        background; image pixels ``(x, y)``). Other instances never change."""
         inst = self._get(k)
         pos = self._clicks(positive, "positive")
         neg = self._clicks(negative, "negative")
-        mask = _edit.grabcut_refine(self.image(), mask=inst.full_mask(), positive=pos, negative=neg)
-        new = _edit.full_to_cropmask(mask)
+        points = np.concatenate([pos, neg]) if len(pos) + len(neg) else None
+        labels = [1] * len(pos) + [0] * len(neg) if points is not None else None
+        prior = inst.full_mask()
+        if points is None and not prior.any():
+            return  # nothing to refine from
+        masks, _ = self.segmenter.segment(
+            self.image(), points=points, point_labels=labels, mask_input=prior if prior.any() else None
+        )
+        new = _edit.full_to_cropmask(masks[0])
         if _edit.crop_equal(new, inst.cropmask):
             return
-        self._replace({inst.k: self._edited(inst, box=new[0], crop=new[1])}, "refine")
+        tool = f"refine:{_segmenter_name(self.segmenter)}"
+        self._replace({inst.k: self._edited(inst, box=new[0], crop=new[1], tool=tool)}, "refine")
 
     def _clicks(self, points, what: str) -> np.ndarray:
         pts = _edit._points(list(points), f"{what} clicks")
@@ -982,6 +1515,29 @@ class ReviewSession:
         return pts
 
 
+def _check_min_confidence(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ReviewError(f"min_confidence must be a number in [0, 1], got {value!r}")
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ReviewError(f"min_confidence must be in [0, 1], got {value:g}; e.g. min_confidence=0.5")
+    return value
+
+
+def _check_classes(classes) -> list[str] | None:
+    if classes is None:
+        return None
+    if isinstance(classes, str) or not isinstance(classes, Iterable):
+        raise ReviewError(
+            f"classes must be a list of class names, got {classes!r}; e.g. classes=['ball', 'mug']"
+        )
+    classes = list(classes)
+    bad = [c for c in classes if not isinstance(c, str) or not c.strip()]
+    if bad:
+        raise ReviewError(f"classes must be non-empty strings, got {bad!r} in {classes!r}")
+    return list(dict.fromkeys(classes))
+
+
 def _get_attr(det, name: str, default):
     return det[name] if det.has_field(name) else default
 
@@ -990,3 +1546,21 @@ def _new_id() -> str:
     from bson import ObjectId
 
     return str(ObjectId())
+
+
+def _check_segmenter(segmenter):
+    """The session's segmenter: GrabCut when None; anything with ``segment()``."""
+    if segmenter is None:
+        from ..models.segmenters import grabcut
+
+        return grabcut()
+    if not callable(getattr(segmenter, "segment", None)):
+        raise ReviewError(
+            f"segmenter must have segment(image, boxes=..., points=...), got {type(segmenter).__name__}; "
+            "use lk.models.grabcut() or lk.models.sam(...)"
+        )
+    return segmenter
+
+
+def _segmenter_name(segmenter) -> str:
+    return str(getattr(segmenter, "name", None) or type(segmenter).__name__)

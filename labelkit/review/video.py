@@ -62,10 +62,66 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import ReviewError
+from ..errors import ReviewError, SchemaError
 from ..geometry import masks as _masks
 from ..store.video import INTERPOLATED_ATTR, KEYFRAME_ATTR, TrackLabel, VideoFrameStore, VideoInfo
-from .session import Instance, ReviewSession
+from .session import (
+    Instance,
+    Permissions,
+    ReviewSession,
+    _check_classes,
+    _check_min_confidence,
+    _check_segmenter,
+)
+
+#: The proposals frame field ``lk.propose`` writes by default (it may be missing).
+DEFAULT_PROPOSALS = "frames.predictions"
+
+
+def _check_frame_fields(samples, proposals, labels):
+    """Resolve ``samples`` and check the review's frame fields, writing nothing.
+
+    The store declares the fields afterwards; this refuses, first, what the store
+    would otherwise create around: a proposals frame field that does not exist (a
+    typo), a field that is not ``fo.Detections``, an empty collection.
+    """
+    import fiftyone as fo
+
+    from ..store.dataset import open_dataset
+    from ..store.video import frame_field_name
+
+    samples = open_dataset(samples)
+    if getattr(samples, "media_type", None) != "video":
+        return samples  # the store explains what is wrong
+    name = samples._dataset.name
+    for what, field in (("proposals", proposals), ("labels", labels)):
+        if not isinstance(field, str) or not field:
+            raise SchemaError(f"{what} must be a frame field name such as 'frames.{what}', got {field!r}")
+    schema = samples._dataset.get_frame_field_schema() or {}
+    dets = sorted(k for k, v in schema.items() if getattr(v, "document_type", None) is fo.Detections)
+    for what, field in (("proposals", proposals), ("labels", labels)):
+        f = schema.get(frame_field_name(field))
+        if f is None:
+            if what == "proposals" and frame_field_name(field) != frame_field_name(DEFAULT_PROPOSALS):
+                listed = ", ".join(f"'frames.{k}'" for k in dets) if dets else "none"
+                raise SchemaError(
+                    f"video dataset '{name}' has no proposals frame field "
+                    f"'frames.{frame_field_name(field)}' (its fo.Detections frame fields: {listed}); "
+                    f"create the proposals with lk.propose(ds, model, "
+                    f"field='frames.{frame_field_name(field)}') or pick one of those fields"
+                )
+        elif getattr(f, "document_type", None) is not fo.Detections:
+            kind = getattr(getattr(f, "document_type", None), "__name__", type(f).__name__)
+            raise SchemaError(
+                f"{what} frame field 'frames.{frame_field_name(field)}' of '{name}' holds {kind}, "
+                "but labelkit needs fo.Detections (instance masks); pick another field name"
+            )
+    if len(samples) == 0:
+        raise ReviewError(
+            f"the collection of '{name}' has no videos to review; check the view's filters or "
+            "load videos with lk.video.load_video()"
+        )
+    return samples
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -100,8 +156,11 @@ class VideoReviewSession(ReviewSession):
 
     Args:
         samples: a video ``fo.Dataset``, a view of one, or a dataset name.
-        proposals: the frame field of proposals (``"frames.<name>"``; may be missing).
-        labels: the frame field the reviewed labels go to.
+        proposals: the frame field of proposals (``"frames.<name>"``). A field named
+            here must exist, except the default ``"frames.predictions"`` (missing:
+            nothing proposed yet).
+        labels: the frame field the reviewed labels go to (created if missing, only
+            after every check passed).
         classes: classes for new labels (default: those found in both fields).
         annotator: name written to ``reviewed_by``.
         min_confidence: proposals below it are ``below_threshold``.
@@ -109,10 +168,14 @@ class VideoReviewSession(ReviewSession):
         track_window: how many frames away to look for a track's last box.
         track_distance: a proposal no track box overlaps enough continues the nearest
             track of its class whose box centre is at most this many box diagonals away.
+        permissions: which changes the review may make (see
+            :class:`~labelkit.review.session.Permissions`; default: all).
 
     Raises:
-        SchemaError: not a video collection, or a field is not ``fo.Detections``.
-        ReviewError: the collection has no readable video.
+        SchemaError: not a video collection, a named proposals frame field that does
+            not exist, or a field that is not ``fo.Detections``. Nothing is written.
+        ReviewError: the collection has no readable video, or a bad ``classes`` /
+            ``min_confidence`` / ``permissions`` value.
     """
 
     def __init__(
@@ -126,9 +189,18 @@ class VideoReviewSession(ReviewSession):
         track_iou: float = 0.3,
         track_window: int = 30,
         track_distance: float = 1.5,
+        permissions: Permissions | dict | None = None,
+        segmenter=None,
     ):
         from ..media.video import FrameReader
 
+        min_confidence = _check_min_confidence(min_confidence)
+        classes = _check_classes(classes)
+        self.permissions = Permissions.parse(permissions)
+        self.segmenter = _check_segmenter(segmenter)
+        if not hasattr(self, "claims"):
+            self.claims = None  # claims are per image sample; a video review is single-user
+        samples = _check_frame_fields(samples, proposals, labels)
         self.store = VideoFrameStore(samples, proposals=proposals, labels=labels)
         self.samples = self.store.samples
         self.proposals_field = f"frames.{self.store.proposals}"
@@ -160,7 +232,7 @@ class VideoReviewSession(ReviewSession):
                 self._statuses[i] = status
                 if at is not None and (latest is None or at > latest):
                     latest, resume = at, i
-        self._classes = list(classes) if classes is not None else self._collection_classes()
+        self._classes = classes if classes is not None else self._collection_classes()
         self._observers = []
         self._index = -1
         self._record = None
@@ -176,6 +248,7 @@ class VideoReviewSession(ReviewSession):
         self._proposal_tracks: dict[str, int] = {}  # proposal id -> tentative new track
         self._loaded: dict[str, Instance] = {}
         self._finalizing = False
+        self.claims = None  # team reviews (claims) are for image samples only
         self._open(resume)
 
     # ------------------------------------------------------------------ reading

@@ -5,7 +5,12 @@
   decision, bulk ``set_values`` for proposals);
 * :mod:`.video` - video frames: :class:`VideoFrameStore`, bulk frame writes,
   video metadata;
-* :mod:`.dataset` - resolve a dataset name, tell image from video collections.
+* :mod:`.dataset` - resolve a dataset name, tell image from video collections;
+* :mod:`.claims` - team reviews: atomic per-sample claims with expiry, the
+  claim condition of a team review's writes;
+* :mod:`.progress` - ``lk.progress(ds)``: reviewed / claimed / free, per annotator (reads only);
+* :mod:`.server` - a standalone ``mongod`` with auth (``labelkit serve-db``, tests), and
+  :func:`~labelkit.store.server.probe` (``labelkit doctor``).
 
 May import: :mod:`labelkit.errors`, :mod:`labelkit.geometry`, :mod:`labelkit.media`.
 """

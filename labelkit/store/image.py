@@ -10,22 +10,35 @@ Schema (see README "FiftyOne schema"):
   (mask IoU of final vs. original proposal, 1.0 when accepted unchanged) and
   ``edits`` (number of edit operations).
 * sample fields ``review_status`` = None | "done" | "skipped", ``reviewed_by``,
-  ``reviewed_at`` (UTC datetime).
+  ``reviewed_at`` (UTC datetime), ``review_decision_id`` (the id of the decision
+  last written, see :mod:`labelkit.store.journal`).
+* team reviews add the sample fields ``claimed_by``, ``claim_expires``,
+  ``claimed_at`` and ``review_seconds`` (:mod:`labelkit.store.claims`); their
+  writes carry the claim condition in the same single-document update.
 
-Single-decision writes (:meth:`ReviewStore.save_review`) are one acknowledged
-MongoDB update that has returned before the method returns. Bulk writes
-(:meth:`ReviewStore.write_proposals`, :meth:`ReviewStore.set_status`) use
-FiftyOne's batched ``set_values``, never per-sample ``save()`` loops.
+Review writes (:meth:`ReviewStore.save_review`, :meth:`ReviewStore.save_draft`,
+:meth:`ReviewStore.set_status`) are explicit single-document pymongo updates of
+FiftyOne's samples collection, in FiftyOne's document format: everything one
+decision changes (proposal ``review`` values, the labels field, status, who/when,
+decision id) is one ``$set``, so a process killed at any instant leaves the old
+or the new document, never a half-written label list or a status that disagrees
+with its labels. Each is acknowledged with ``j=True`` (in the server's journal)
+before the method returns. When the server cannot be reached within
+``$LABELKIT_DB_TIMEOUT_MS`` (3 s), the decision goes to the annotator's local
+journal instead and is written once when the server is back.
+:meth:`ReviewStore.write_proposals` uses FiftyOne's batched ``set_values``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import functools
+import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import ReviewError, SchemaError
+from ..errors import DatabaseError, ReviewError, SchemaError
 from .schema import REVIEW_STATES, SAMPLE_STATES, _fo, _utcnow, _validate_label, default_annotator
 
 
@@ -51,18 +64,56 @@ class SampleRecord:
     review_status: str | None = None
 
 
+#: The proposals field ``lk.propose`` writes by default. It may be missing (nothing
+#: proposed yet: every sample has no proposals); any other proposals field named
+#: must exist.
+DEFAULT_PROPOSALS = "predictions"
+
+#: The sample fields of the review status and the field types they must have.
+_STATUS_FIELDS = (("review_status", "StringField"), ("reviewed_by", "StringField"),
+                  ("reviewed_at", "DateTimeField"), ("review_decision_id", "StringField"))
+
+#: Records the read-ahead cache keeps ahead of the current sample (they are what a
+#: review can go on with while the database is unreachable).
+PREFETCH = 32
+
+#: Milliseconds a write (or read) waits for an unreachable server before the
+#: decision goes to the local journal (``$LABELKIT_DB_TIMEOUT_MS``, default 3000;
+#: FiftyOne's own client waits 30 s).
+DB_TIMEOUT_ENV = "LABELKIT_DB_TIMEOUT_MS"
+
+#: Seconds between attempts to reach a server that was unreachable; meanwhile
+#: decisions go to the journal without waiting (``$LABELKIT_DB_RETRY_S``, default 10).
+DB_RETRY_ENV = "LABELKIT_DB_RETRY_S"
+
+
 class ReviewStore:
     """Reads samples for review and writes review decisions to a FiftyOne collection.
 
     Args:
         samples: a ``fo.Dataset`` or any view of one (filtered, sorted, sampled).
-        proposals: the ``fo.Detections`` field holding model proposals (may be
-            absent from the schema: then every sample has no proposals).
+        proposals: the ``fo.Detections`` field holding model proposals. It must
+            exist, except the default ``"predictions"`` (absent: nothing has been
+            proposed yet, every sample has no proposals); None: no proposals.
         labels: the ``fo.Detections`` field the reviewed labels go to (created if
-            missing).
+            missing, once every check has passed).
+        declare: declare the review fields now (:meth:`ensure_schema`); False only
+            checks them (:meth:`check_schema`) and writes nothing, for callers that
+            validate more before the first write.
+
+    Raises:
+        SchemaError: no such dataset, a named proposals field that does not exist,
+            a field of the wrong type, or proposals and labels the same field.
+            Nothing is written then.
     """
 
-    def __init__(self, samples, proposals: str = "predictions", labels: str = "ground_truth"):
+    def __init__(
+        self,
+        samples,
+        proposals: str | None = DEFAULT_PROPOSALS,
+        labels: str = "ground_truth",
+        declare: bool = True,
+    ):
         fo = _fo()
         if isinstance(samples, str):
             if not fo.dataset_exists(samples):
@@ -80,7 +131,10 @@ class ReviewStore:
         self.dataset = samples._dataset
         self.proposals = proposals
         self.labels = labels
-        self.ensure_schema()
+        if declare:
+            self.ensure_schema()
+        else:
+            self.check_schema()
 
     # ------------------------------------------------------------------ schema
     @classmethod
@@ -115,6 +169,7 @@ class ReviewStore:
             ("review_status", fo.StringField),
             ("reviewed_by", fo.StringField),
             ("reviewed_at", fo.DateTimeField),
+            ("review_decision_id", fo.StringField),
         ):
             if name not in schema:
                 ds.add_sample_field(name, ftype)
@@ -134,22 +189,64 @@ class ReviewStore:
             )
         return True
 
-    def ensure_schema(self) -> None:
-        """Declare the review fields on the dataset (idempotent)."""
+    def check_schema(self) -> None:
+        """Check the fields this store reads and writes, writing nothing.
+
+        Raises:
+            SchemaError: a field name that is not top-level, a named proposals field
+                that does not exist (naming the dataset's ``fo.Detections`` fields and
+                how to make proposals), a proposals/labels field that is not
+                ``fo.Detections``, or a review status field of the wrong type.
+        """
         fo = _fo()
         ds = self.dataset
         schema = ds.get_field_schema()
-        if "." in self.labels or "." in self.proposals:
+        for what, name in (("proposals", self.proposals), ("labels", self.labels)):
+            if name is None and what == "proposals":
+                continue
+            if not isinstance(name, str) or not name:
+                raise SchemaError(f"{what} must be a field name (a non-empty string), got {name!r}")
+        if "." in self.labels or (self.proposals is not None and "." in self.proposals):
             raise SchemaError(
                 f"image datasets need top-level fields, got '{self.proposals}' / '{self.labels}'"
             )
-        self._check_detections_field(self.proposals, schema)
+        if self.proposals is not None:
+            exists = self._check_detections_field(self.proposals, schema)
+            if not exists and self.proposals != DEFAULT_PROPOSALS:
+                dets = sorted(
+                    k for k, v in schema.items() if getattr(v, "document_type", None) is fo.Detections
+                )
+                listed = ", ".join(f"'{k}'" for k in dets) if dets else "none"
+                raise SchemaError(
+                    f"dataset '{ds.name}' has no proposals field '{self.proposals}' "
+                    f"(its fo.Detections fields: {listed}); create the proposals with "
+                    f"lk.propose(ds, model, field='{self.proposals}'), pick one of those "
+                    "fields, or pass proposals=None to label without proposals"
+                )
+        self._check_detections_field(self.labels, schema)
+        for name, ftype in _STATUS_FIELDS:
+            f = schema.get(name)
+            if f is not None and not isinstance(f, getattr(fo, ftype)):
+                raise SchemaError(
+                    f"sample field '{name}' of dataset '{ds.name}' is a {type(f).__name__}, but "
+                    f"labelkit records the review there as a {ftype}; rename or delete that "
+                    f"field (ds.rename_sample_field('{name}', ...)) before reviewing"
+                )
+
+    def ensure_schema(self) -> None:
+        """Declare the review fields on the dataset (idempotent), after
+        :meth:`check_schema` passed (a refused call writes nothing)."""
+        fo = _fo()
+        ds = self.dataset
+        self.check_schema()
+        schema = ds.get_field_schema()
         if not self._check_detections_field(self.labels, schema):
             ds.add_sample_field(self.labels, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
         for name, ftype in (
             ("review_status", fo.StringField),
             ("reviewed_by", fo.StringField),
             ("reviewed_at", fo.DateTimeField),
+            ("review_decision_id", fo.StringField),
         ):
             if name not in schema:
                 ds.add_sample_field(name, ftype)
@@ -167,7 +264,7 @@ class ReviewStore:
                 (f"{self.labels}.detections.proposal_iou", fo.FloatField),
                 (f"{self.labels}.detections.edits", fo.IntField),
             ]
-        if self.proposals in ds.get_field_schema():
+        if self.proposals is not None and self.proposals in ds.get_field_schema():
             wanted.append((f"{self.proposals}.detections.review", fo.StringField))
         for path, ftype in wanted:
             if path not in schema:
@@ -177,6 +274,10 @@ class ReviewStore:
     def sample_ids(self) -> list[str]:
         """Sample ids in the collection's order."""
         return list(self.samples.values("id"))
+
+    def filepath(self, sample_id: str) -> str:
+        """The media path of one sample (a read; nothing is written)."""
+        return self.samples.select(sample_id).values("filepath")[0]
 
     def statuses(self) -> list[str | None]:
         """``review_status`` of every sample, in the collection's order."""
@@ -190,9 +291,36 @@ class ReviewStore:
                 return i
         return None
 
-    def load(self, sample_id: str) -> SampleRecord:
-        """Read one sample into a detached :class:`SampleRecord`."""
-        sample = self.dataset[sample_id]
+    def load(self, sample_id: str, ahead: Sequence[str] = ()) -> SampleRecord:
+        """Read one sample into a detached :class:`SampleRecord`.
+
+        The record is also kept in a small read-ahead cache, with the records of the
+        first of ``ahead`` (the samples the reviewer will open next, in order) read
+        in one query when fewer than half of :data:`PREFETCH` of them are cached.
+        While the database is unreachable the cache answers instead (with the
+        decisions journaled meanwhile laid over it), so a review goes on offline.
+
+        Raises:
+            DatabaseError: the database is unreachable and the sample was not read
+                before it went away.
+        """
+        if self._offline_since is not None and time.monotonic() - self._last_try < _retry_s():
+            return self._offline_record(sample_id)
+        try:
+            self._last_try = time.monotonic()
+            _writer_client().admin.command("ping")  # fails fast, where FiftyOne's client waits 30 s
+            if self._pending:
+                self._replay_journals()
+            self._offline_since = None
+            record = self._record(self.dataset[sample_id])
+            self._cache_put(record)
+            self._prefetch(ahead)
+        except _connection_errors() as exc:
+            self._went_offline(exc)
+            return self._offline_record(sample_id)
+        return record
+
+    def _record(self, sample) -> SampleRecord:
         width = height = None
         if sample.metadata is not None:
             width, height = sample.metadata.width, sample.metadata.height
@@ -201,7 +329,7 @@ class ReviewStore:
 
             info = probe_image(sample.filepath, verify=False)
             width, height = info["width"], info["height"]
-        props = sample[self.proposals] if self.proposals in sample.field_names else None
+        props = sample[self.proposals] if self.proposals and self.proposals in sample.field_names else None
         labels = sample[self.labels] if self.labels in sample.field_names else None
         return SampleRecord(
             id=sample.id,
@@ -213,6 +341,44 @@ class ReviewStore:
             review_status=sample["review_status"],
         )
 
+    def _cache_get(self, sample_id: str) -> SampleRecord | None:
+        return None if self._cache is None else self._cache.get(str(sample_id))
+
+    def _cache_put(self, record: SampleRecord) -> None:
+        if self._cache is None:
+            self._cache = {}
+        self._cache.pop(record.id, None)
+        self._cache[record.id] = record
+        while len(self._cache) > 4 * PREFETCH:
+            self._cache.pop(next(iter(self._cache)))
+
+    def _prefetch(self, ahead: Sequence[str]) -> None:
+        window = [str(i) for i in list(ahead)[:PREFETCH]]
+        missing = [i for i in window if self._cache_get(i) is None]
+        if len(window) - len(missing) >= PREFETCH // 2 or not missing:
+            return
+        for sample in self.dataset.select(missing):
+            try:
+                self._cache_put(self._record(sample))
+            except Exception:  # noqa: BLE001 - a sample that cannot be read ahead is read when opened
+                continue
+
+    def _offline_record(self, sample_id: str) -> SampleRecord:
+        rec = self._cache_get(sample_id)
+        if rec is not None:
+            return SampleRecord(
+                id=rec.id, filepath=rec.filepath, width=rec.width, height=rec.height,
+                proposals=[_copy_keep_id(d) for d in rec.proposals],
+                labels=[_copy_keep_id(d) for d in rec.labels],
+                review_status=rec.review_status,
+            )
+        status = self.db_status or f"database unreachable ({self._offline_reason})"
+        raise DatabaseError(
+            f"{status}. Sample {sample_id} was not read before the database went away, so it "
+            "cannot be shown until the server is back: review the samples already loaded, or "
+            "restart the database server (the decisions kept locally are written then)"
+        )
+
     # ------------------------------------------------------------------ writes
     def save_review(
         self,
@@ -221,10 +387,20 @@ class ReviewStore:
         final: Sequence,
         status: str = "done",
         reviewed_by: str | None = None,
+        claimed_by: str | None = None,
+        review_seconds: float | None = None,
+        claim_ttl: float | None = None,
     ) -> _dt.datetime:
         """Write one sample's review: proposal states, final labels and sample status.
 
-        Durable before it returns (one acknowledged update of the sample document).
+        One single-document MongoDB update carries everything (proposal
+        ``review`` values, the labels field, ``review_status``, ``reviewed_by``,
+        ``reviewed_at``, ``review_decision_id``): a process killed at any instant
+        leaves the old or the new document, never a mix. It is acknowledged
+        (journaled on the server, ``j=True``) before this returns. When the server
+        cannot be reached the decision is appended to the annotator's local journal
+        instead (fsynced before this returns) and written when the server is back
+        (see :mod:`labelkit.store.journal` and :attr:`db_status`).
 
         Args:
             sample_id: the sample.
@@ -235,19 +411,33 @@ class ReviewStore:
                 ``proposal_iou`` and ``edits``.
             status: "done" or "skipped".
             reviewed_by: annotator name (default :func:`default_annotator`).
+            claimed_by: a team review: the update's filter also requires that this
+                annotator still holds the sample's claim (or reviewed it and nobody
+                claims it), and the same update clears the claim
+                (:mod:`labelkit.store.claims`). None: no condition (single user).
+            review_seconds: seconds spent on the sample (written to
+                ``review_seconds`` with ``claimed_by``).
+            claim_ttl: the claim lifetime, for the refusal message.
 
         Returns:
             the ``reviewed_at`` timestamp written (UTC).
+
+        Raises:
+            ReviewError: a bad status or review value, a label without provenance,
+                a proposal id not in the proposals field, or a sample that is not
+                in the dataset; nothing is written.
+            ClaimLostError: with ``claimed_by``, the claim was taken over (or the
+                sample reviewed by someone else); nothing is written.
         """
         if status not in ("done", "skipped"):
             raise ReviewError(f"review status must be 'done' or 'skipped', got {status!r}")
-        sample = self._apply_decisions(sample_id, proposal_reviews, final)
-        now = _utcnow()
-        sample["review_status"] = status
-        sample["reviewed_by"] = reviewed_by or default_annotator()
-        sample["reviewed_at"] = now
-        sample.save()
-        return now
+        entry, final = self._decision(sample_id, proposal_reviews, final, "review", status, reviewed_by, True)
+        if claimed_by is not None:
+            from .claims import claim_entry
+
+            claim_entry(entry, claimed_by, release=True, ttl=claim_ttl, review_seconds=review_seconds)
+        self._commit(entry, final)
+        return entry["decided_at"]
 
     def save_draft(
         self,
@@ -255,56 +445,363 @@ class ReviewStore:
         proposal_reviews: Mapping[str, str | None],
         final: Sequence,
         reviewed_by: str | None = None,
+        current_status: object = ...,
+        claimed_by: str | None = None,
+        claim_ttl: float | None = None,
     ) -> None:
         """Write a sample's decisions so far without changing its ``review_status``.
 
         Used when the reviewer moves to another sample without submitting: the
         proposal ``review`` values and the final labels are written (one
-        acknowledged update, durable before it returns); ``review_status`` stays
-        as it is (None for a sample never submitted). When the sample already has
-        a status ("done"/"skipped"), ``reviewed_by``/``reviewed_at`` are updated
-        too, since its labels changed.
+        acknowledged single-document update, durable before it returns; journaled
+        locally while the server is unreachable, like :meth:`save_review`);
+        ``review_status`` stays as it is (None for a sample never submitted). When
+        the sample already has a status ("done"/"skipped"), ``reviewed_by``/
+        ``reviewed_at`` are updated too, since its labels changed.
 
         Args:
             sample_id: the sample.
             proposal_reviews: proposal id -> None | "accepted" | "edited" | "rejected".
             final: the final ``fo.Detection`` list (with provenance attributes).
             reviewed_by: annotator name (default :func:`default_annotator`).
-        """
-        sample = self._apply_decisions(sample_id, proposal_reviews, final)
-        if sample["review_status"] is not None:
-            sample["reviewed_by"] = reviewed_by or default_annotator()
-            sample["reviewed_at"] = _utcnow()
-        sample.save()
+            current_status: the sample's stored ``review_status`` when the caller
+                knows it (a session does); omitted: read from the database.
+            claimed_by: a team review: write only while this annotator holds the
+                claim (kept), like :meth:`save_review`. None: no condition.
+            claim_ttl: the claim lifetime, for the refusal message.
 
-    def _apply_decisions(self, sample_id: str, proposal_reviews: Mapping[str, str | None], final: Sequence):
-        """Validate a sample's decisions and set them on the sample (not saved yet).
-
-        Raises ``ReviewError`` before anything changes: an unknown review value, a
-        proposal id not in the proposals field, a label without provenance.
+        Raises:
+            ClaimLostError: with ``claimed_by``, the claim is gone; nothing is written.
         """
-        fo = _fo()
+        if current_status is ...:
+            current_status = self._stored_status(sample_id)
+        entry, final = self._decision(
+            sample_id, proposal_reviews, final, "draft", None, reviewed_by, current_status is not None
+        )
+        if claimed_by is not None:
+            from .claims import claim_entry
+
+            claim_entry(entry, claimed_by, release=False, ttl=claim_ttl)
+        self._commit(entry, final)
+
+    def _stored_status(self, sample_id: str) -> str | None:
+        cached = self._cache_get(sample_id)
+        try:
+            doc = self._collection().find_one({"_id": _oid(sample_id, "sample")}, {"review_status": 1})
+        except _connection_errors() as exc:
+            self._went_offline(exc)
+            return cached.review_status if cached is not None else None
+        return None if doc is None else doc.get("review_status")
+
+    def _decision(self, sample_id, proposal_reviews, final, kind, status, reviewed_by, touch) -> tuple[dict, list]:
+        """Validate a sample's decisions and build its journal entry / update (nothing
+        is written). Raises ``ReviewError`` for an unknown review value, a label
+        without provenance, a malformed id, or reviews without a proposals field."""
+        import numpy as np
+        from bson import Binary, ObjectId
+
+        from .journal import new_decision_id
+
+        proposal_reviews = dict(proposal_reviews)
         for k, v in proposal_reviews.items():
             if v not in REVIEW_STATES:
                 raise ReviewError(f"proposal {k}: review must be one of {REVIEW_STATES}, got {v!r}")
         final = list(final)
         for det in final:
             _validate_label(det)
-        sample = self.dataset[sample_id]
-        if self.proposals in sample.field_names and sample[self.proposals] is not None:
-            props = sample[self.proposals]
-            unknown = set(proposal_reviews) - {d.id for d in props.detections}
-            if unknown:
-                raise ReviewError(
-                    f"sample {sample_id}: proposal ids {sorted(unknown)} are not in '{self.proposals}'"
-                )
-            for det in props.detections:
-                if det.id in proposal_reviews:
-                    det["review"] = proposal_reviews[det.id]
-        elif proposal_reviews:
+        _oid(sample_id, "sample")
+        if proposal_reviews and not self.proposals:
             raise ReviewError(f"sample {sample_id} has no '{self.proposals}' to review")
-        sample[self.labels] = fo.Detections(detections=final)
-        return sample
+        for pid in proposal_reviews:
+            try:
+                ObjectId(pid)
+            except Exception:  # noqa: BLE001 - bson.errors.InvalidId / TypeError
+                raise ReviewError(
+                    f"sample {sample_id}: proposal ids {sorted(map(str, proposal_reviews))} are not "
+                    f"in '{self.proposals}' ({pid!r} is not a FiftyOne label id)"
+                ) from None
+        docs = []
+        for det in final:
+            doc = _detection_doc(det, ObjectId, Binary, np.ndarray)
+            docs.append(dict(det.to_mongo()) if doc is None else doc)
+        now = _utcnow()
+        who = reviewed_by or default_annotator()
+        did = new_decision_id()
+        set_: dict = {
+            self.labels: {"_cls": "Detections", "detections": docs},
+            "review_decision_id": did,
+            "last_modified_at": now,
+        }
+        if status is not None:
+            set_["review_status"] = status
+        if touch:
+            set_["reviewed_by"] = who
+            set_["reviewed_at"] = now
+        entry = {
+            "v": 1,
+            "decision_id": did,
+            "kind": kind,
+            "dataset": self.dataset.name,
+            "collection": self.dataset._sample_collection_name,
+            "sample_id": str(sample_id),
+            "proposals_field": self.proposals,
+            "labels_field": self.labels,
+            "status": status,
+            "annotator": who,
+            "decided_at": now,
+            "reviews": proposal_reviews,
+            "set": set_,
+        }
+        return entry, final
+
+    # ------------------------------------------------- acknowledged writes, outages
+    #: class defaults (``for_proposals`` builds stores without ``__init__``)
+    _offline_since: float | None = None
+    _offline_reason: str = ""
+    _last_try: float = 0.0
+    _journals: dict | None = None
+    _journal = None
+    _pending: int = 0
+    _cache: dict | None = None
+    replayed: int = 0
+
+    def _collection(self):
+        """The samples collection through labelkit's writer client (short timeouts,
+        ``j=True`` acknowledged writes)."""
+        return _writer_client()[_fo().config.database_name][self.dataset._sample_collection_name]
+
+    def _update(self, entry: Mapping, replay: bool = False) -> bool:
+        """Apply one journal entry as one update; True when it matched its sample."""
+        from bson import ObjectId
+
+        coll = self._collection()
+        set_ = dict(entry["set"])
+        did = entry["decision_id"]
+        newer_absent = [
+            {"review_decision_id": {"$exists": False}},
+            {"review_decision_id": None},
+            {"review_decision_id": {"$lt": did}},
+        ]
+        if entry["kind"] == "status":
+            oids = [ObjectId(i) for i in entry["sample_ids"]]
+            filt: dict = {"_id": {"$in": oids}}
+            if replay:
+                filt["$or"] = newer_absent
+            res = coll.update_many(filt, {"$set": set_})
+            return res.matched_count > 0
+        filt = {"_id": ObjectId(entry["sample_id"])}
+        prop = entry["proposals_field"]
+        groups: dict = {}
+        for pid, v in entry["reviews"].items():
+            groups.setdefault(v, []).append(ObjectId(pid))
+        array_filters = []
+        if groups:
+            filt[f"{prop}.detections._id"] = {"$all": [o for ids in groups.values() for o in ids]}
+            for i, (v, ids) in enumerate(groups.items()):
+                set_[f"{prop}.detections.$[r{i}].review"] = v
+                array_filters.append({f"r{i}._id": {"$in": ids}})
+        if replay:
+            filt["$or"] = newer_absent
+        if entry.get("claim"):  # a team review: only while the annotator holds the claim
+            from .claims import owner_filter
+
+            filt = {"$and": [filt, owner_filter(entry["claim"]["annotator"])]}
+        res = coll.update_one(filt, {"$set": set_}, array_filters=array_filters or None)
+        return res.matched_count == 1
+
+    def _refused(self, entry: Mapping) -> ReviewError:
+        """Why an online write matched nothing (a read, only after a refused write)."""
+        from bson import ObjectId
+
+        sid = entry["sample_id"]
+        prop = entry["proposals_field"]
+        doc = self._collection().find_one({"_id": ObjectId(sid)}, {f"{prop}.detections._id": 1} if prop else {"_id": 1})
+        if doc is not None and entry.get("claim"):
+            from .claims import claim_refusal
+
+            lost = claim_refusal(self._collection(), entry)
+            if lost is not None:
+                return lost
+        if doc is None:
+            return ReviewError(
+                f"sample {sid} is not in dataset '{self.dataset.name}' (deleted meanwhile?); "
+                "nothing was written. Reload the session (session.reload()) or reopen it"
+            )
+        props = (doc.get(prop) or {}).get("detections") if prop else None
+        if props is None:
+            return ReviewError(f"sample {sid} has no '{prop}' to review")
+        have = {str(d.get("_id")) for d in props}
+        unknown = sorted(set(entry["reviews"]) - have)
+        return ReviewError(f"sample {sid}: proposal ids {unknown} are not in '{prop}'")
+
+    def _commit(self, entry: dict, final: Sequence = ()) -> None:
+        """Write ``entry`` (replaying the journal first), or journal it when the
+        server cannot be reached. Raises ``ReviewError`` when the server refused it."""
+        errors = _connection_errors()
+        if self._offline_since is not None and time.monotonic() - self._last_try < _retry_s():
+            self._to_journal(entry, final)  # down a moment ago: do not wait for it again
+            return
+        try:
+            self._last_try = time.monotonic()
+            if self._pending:
+                self._replay_journals()
+            ok = self._update(entry)
+        except errors as exc:
+            self._went_offline(exc)
+            self._to_journal(entry, final)
+            return
+        self._offline_since = None
+        if not ok:
+            raise self._refused(entry)
+        self._after_write(entry, final)
+
+    def _after_write(self, entry: Mapping, final: Sequence, db: bool = True, cache: bool = True) -> None:
+        """Keep in-memory copies in step with a write: FiftyOne's sample singletons
+        (``db``: the write reached the database; a raw update leaves them stale) and
+        the read-ahead cache (``cache``: overlay the decision, so a journaled sample
+        shows it when revisited offline)."""
+        ids = entry["sample_ids"] if entry["kind"] == "status" else [entry["sample_id"]]
+        if db:
+            import fiftyone.core.sample as fos
+
+            for sid in ids:
+                fos.Sample._reload_doc(self.dataset._sample_collection_name, sid)
+        if not cache:
+            return
+        for sid in ids:
+            rec = self._cache_get(sid)
+            if rec is None:
+                continue
+            if entry["kind"] == "status":
+                rec.review_status = entry["status"]
+                continue
+            reviews = entry["reviews"]
+            props = []
+            for p in rec.proposals:
+                if p.id in reviews:
+                    p = _copy_keep_id(p)
+                    p["review"] = reviews[p.id]
+                props.append(p)
+            rec.proposals = props
+            rec.labels = [_copy_keep_id(d) for d in final]
+            if entry["status"] is not None:
+                rec.review_status = entry["status"]
+
+    def _went_offline(self, exc: BaseException) -> None:
+        if self._offline_since is None:
+            self._offline_since = time.monotonic()
+        self._last_try = time.monotonic()
+        self._offline_reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+
+    def _journal_for(self, annotator: str):
+        from .journal import Journal, journal_file
+
+        if self._journals is None:
+            self._journals = {}
+        j = self._journals.get(annotator)
+        if j is None:
+            j = self._journals[annotator] = Journal(journal_file(self.dataset.name, annotator))
+            if self._journal is None:
+                self._journal = j
+        return j
+
+    def _to_journal(self, entry: dict, final: Sequence) -> None:
+        journal = self._journal_for(entry["annotator"])
+        journal.append(entry)
+        self._journal = journal
+        self._pending += 1
+        self._after_write(entry, final, db=False)
+
+    def open_journal(self, annotator: str | None = None) -> int:
+        """Attach the journal of ``annotator`` (default :func:`default_annotator`) on
+        this dataset and replay what it holds (decisions of an earlier process that
+        could not reach the server).
+
+        Returns:
+            the number of decisions written from it.
+
+        Raises:
+            UnsafePathError: the annotator name cannot name a journal file.
+            DatabaseError: the journal holds decisions and the server cannot be
+                reached (they stay in the file).
+        """
+        journal = self._journal_for(annotator or default_annotator())
+        self._journal = journal
+        self._pending = sum(len(j) for j in self._journals.values())
+        if not self._pending:
+            return 0
+        before = self.replayed
+        try:
+            self._replay_journals()
+        except _connection_errors() as exc:
+            self._went_offline(exc)
+        return self.replayed - before
+
+    def _replay_journals(self) -> None:
+        """Replay every attached journal (raises a connection error if the server
+        goes away meanwhile; what was written is skipped by the next replay)."""
+        for journal in list((self._journals or {}).values()):
+            written, _ = journal.replay(self._replay_one)
+            self.replayed += written
+        self._pending = 0
+
+    def _replay_one(self, entry: Mapping) -> bool:
+        if entry.get("collection") not in (None, self.dataset._sample_collection_name):
+            return False  # another dataset's entry (a renamed dataset); kept out of this one
+        if self._update(entry, replay=True):
+            self._after_write(entry, (), cache=False)
+            return True
+        return False
+
+    def sync(self) -> bool:
+        """Try the server now: replay the journal if it is reachable.
+
+        Returns:
+            True when the server is reachable and nothing is left in the journal.
+        """
+        try:
+            _writer_client().admin.command("ping")
+            self._last_try = time.monotonic()
+            # count again: another process of this annotator may have journaled too
+            self._pending = sum(len(j) for j in (self._journals or {}).values())
+            if self._pending:
+                self._replay_journals()
+        except _connection_errors() as exc:
+            self._went_offline(exc)
+            return False
+        self._offline_since = None
+        return True
+
+    @property
+    def offline(self) -> bool:
+        """Whether the last attempt to reach the database failed."""
+        return self._offline_since is not None
+
+    @property
+    def pending(self) -> int:
+        """Decisions in the local journal, not yet written to the database."""
+        return self._pending
+
+    @property
+    def journal_path(self):
+        """The journal file of this store's annotator (None before any is attached)."""
+        return None if self._journal is None else self._journal.path
+
+    @property
+    def db_status(self) -> str | None:
+        """A plain-words line about the database, or None when all is well: the
+        server is unreachable (how many decisions are kept locally, where, and that
+        they will be written when it is back), or decisions still wait in the journal."""
+        if self._offline_since is None and not self._pending:
+            return None
+        n = self._pending
+        where = f" in {self.journal_path}" if self.journal_path is not None else ""
+        if self._offline_since is not None:
+            return (
+                f"database unreachable: {n} decision(s) saved locally{where}, they will be "
+                "written when it is back (keep reviewing; nothing is lost)"
+            )
+        return f"{n} decision(s) saved locally{where} are not written to the database yet"
 
     def write_proposals(
         self,
@@ -365,19 +862,110 @@ class ReviewStore:
         return out
 
     def set_status(self, sample_ids: Iterable[str], status: str | None, reviewed_by: str | None = None) -> int:
-        """Bulk-set ``review_status`` (and who/when) for many samples in one write."""
+        """Set ``review_status`` (and who/when) of many samples in one write.
+
+        One ``update_many``: each sample document gets its status, ``reviewed_by``,
+        ``reviewed_at`` and ``review_decision_id`` in one atomic update (never a
+        status without its reviewer). Journaled like :meth:`save_review` while the
+        server is unreachable.
+
+        Returns:
+            the number of sample ids given.
+        """
+        from .journal import new_decision_id
+
         if status not in SAMPLE_STATES:
             raise ReviewError(f"review status must be one of {SAMPLE_STATES}, got {status!r}")
-        ids = list(sample_ids)
+        ids = [str(i) for i in sample_ids]
         if not ids:
             return 0
-        now = _utcnow() if status else None
-        who = (reviewed_by or default_annotator()) if status else None
-        view = self.dataset.select(ids)
-        view.set_values("review_status", {i: status for i in ids}, key_field="id")
-        view.set_values("reviewed_by", {i: who for i in ids}, key_field="id")
-        view.set_values("reviewed_at", {i: now for i in ids}, key_field="id")
+        for i in ids:
+            _oid(i, "sample")
+        now = _utcnow()
+        who = reviewed_by or default_annotator()
+        did = new_decision_id()
+        entry = {
+            "v": 1,
+            "decision_id": did,
+            "kind": "status",
+            "dataset": self.dataset.name,
+            "collection": self.dataset._sample_collection_name,
+            "sample_ids": ids,
+            "proposals_field": self.proposals,
+            "labels_field": self.labels,
+            "status": status,
+            "annotator": who,
+            "decided_at": now,
+            "reviews": {},
+            "set": {
+                "review_status": status,
+                "reviewed_by": who if status else None,
+                "reviewed_at": now if status else None,
+                "review_decision_id": did,
+                "last_modified_at": now,
+            },
+        }
+        self._commit(entry)
         return len(ids)
+
+
+def _oid(value: str, what: str):
+    from bson import ObjectId
+
+    try:
+        return ObjectId(str(value))
+    except Exception:  # noqa: BLE001 - bson.errors.InvalidId
+        raise ReviewError(f"{what} id {value!r} is not a FiftyOne id (24 hex digits)") from None
+
+
+def _connection_errors() -> tuple:
+    """The pymongo errors that mean "the server cannot be reached" (server selection
+    timed out, connection refused/reset, network timeout)."""
+    from pymongo.errors import ConnectionFailure
+
+    return (ConnectionFailure,)
+
+
+def _timeout_ms() -> int:
+    try:
+        return max(100, int(os.environ.get(DB_TIMEOUT_ENV, "3000")))
+    except ValueError:
+        return 3000
+
+
+def _retry_s() -> float:
+    try:
+        return max(0.0, float(os.environ.get(DB_RETRY_ENV, "10")))
+    except ValueError:
+        return 10.0
+
+
+_WRITERS: dict = {}
+
+
+def _writer_client():
+    """labelkit's pymongo client for review writes: FiftyOne's connection settings
+    (URI or port of its database service), with short timeouts (:data:`DB_TIMEOUT_ENV`)
+    and ``j=True`` writes (acknowledged once in the server's journal)."""
+    import fiftyone.core.odm.database as fod
+    import pymongo
+
+    fod._connect()  # establishes FiftyOne's connection settings (a no-op once connected)
+    kwargs = dict(fod._connection_kwargs)
+    t = _timeout_ms()
+    key = (repr(sorted(kwargs.items())), t)
+    client = _WRITERS.get(key)
+    if client is None:
+        client = _WRITERS[key] = pymongo.MongoClient(
+            **kwargs,
+            serverSelectionTimeoutMS=t,
+            connectTimeoutMS=t,
+            socketTimeoutMS=max(10 * t, 10000),
+            w=1,
+            journal=True,
+            appname="labelkit-review",
+        )
+    return client
 
 
 def _copy_keep_id(det):
