@@ -13,7 +13,10 @@ frame is scored against the full ground truth (``labelkit.video.evaluate_interpo
 
 Both methods run in the same process on the same keyframes: ``sdf`` (shape
 interpolation, the default) and ``copy`` (the naive baseline: hold the previous
-keyframe). Motion types come from the sample's ``tracks[].motion``: ``linear``
+keyframe). When the SAM 2 video weights are available (Hugging Face cache, or
+``--sam2-model`` a local folder), a third column ``sam2`` (``method="sam2"``,
+``facebook/sam2.1-hiera-tiny`` by default) is measured the same way; otherwise the
+script prints ``sam2: not run: weights not available offline``. Motion types come from the sample's ``tracks[].motion``: ``linear``
 (rigid book sliding at a constant sub-pixel speed), ``non-linear`` (mug on an
 S-curve, accelerating, turning and growing) and ``occlusion`` (ball rolling
 behind the book, hidden on frames 30-32).
@@ -22,6 +25,7 @@ Usage (from the repository root)::
 
     .venv/bin/python bench/video.py                  # prints a markdown table
     .venv/bin/python bench/video.py --spacings 2 5 10 20 --json results.json
+    .venv/bin/python bench/video.py --sam2-model /path/to/sam2.1-hiera-tiny --device cuda
 """
 
 from __future__ import annotations
@@ -53,16 +57,29 @@ METHODS = ("sdf", "copy")
 MOTIONS = ("linear", "non-linear", "occlusion")
 
 
-def run(spacings: list[int]) -> tuple[pd.DataFrame, dict]:
+def load_sam2(name_or_path: str, device: str):
+    """The SAM 2 video model, or None (with the reason printed) when its weights are absent."""
+    from labelkit.errors import WeightsNotAvailableError
+
+    try:
+        return lkv.sam2_video(name_or_path, device=device)
+    except WeightsNotAvailableError as exc:
+        print(f"sam2: not run: weights not available offline ({exc})\n")
+        return None
+
+
+def run(spacings: list[int], sam2=None) -> tuple[pd.DataFrame, dict]:
     ds = lkv.load_sample_video(name="bench-video", overwrite=True)
     motion = {t["id"]: t["motion"] for t in ds.info["labelkit_tracks"]["sample.mp4"]}
     rows, timings = [], {}
+    methods = (*METHODS, "sam2") if sam2 is not None else METHODS
     for spacing in spacings:
-        for method in METHODS:
+        for method in methods:
             field = f"frames.kf{spacing}_{method}"
             lkv.take_keyframes(ds, "frames.ground_truth", field, every=spacing)
             t0 = time.perf_counter()
-            summary = lk.interpolate(ds, field, method=method)
+            extra = dict(model=sam2) if method == "sam2" else {}
+            summary = lk.interpolate(ds, field, method=method, **extra)
             timings[(spacing, method)] = (time.perf_counter() - t0, summary.interpolated)
             df = lkv.evaluate_interpolation(ds, field)
             df["motion"] = df.track.map(motion)
@@ -74,12 +91,13 @@ def run(spacings: list[int]) -> tuple[pd.DataFrame, dict]:
 
 def table(results: pd.DataFrame) -> pd.DataFrame:
     scored = results[results.status != "extra"]
+    methods = [m for m in (*METHODS, "sam2") if m in set(results.method)]
     out = []
     for spacing, by_spacing in scored.groupby("spacing"):
         for motion in (*MOTIONS, "all"):
             part = by_spacing if motion == "all" else by_spacing[by_spacing.motion == motion]
-            row = dict(spacing=spacing, motion=motion, frames=int(len(part) // len(METHODS)))
-            for method in METHODS:
+            row = dict(spacing=spacing, motion=motion, frames=int(len(part[part.method == "sdf"])))
+            for method in methods:
                 m = part[part.method == method]
                 row[f"mask_{method}"] = m.mask_iou.mean()
                 row[f"box_{method}"] = m.box_iou.mean()
@@ -90,16 +108,19 @@ def table(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown(t: pd.DataFrame) -> str:
-    lines = [
-        "| spacing | motion | frames | mask IoU interpolate | mask IoU copy-previous | box IoU interpolate | box IoU copy-previous | extra |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
-    ]
+    sam2 = "mask_sam2" in t.columns
+    head = "| spacing | motion | frames | mask IoU interpolate | mask IoU copy-previous |"
+    head += " mask IoU sam2 |" if sam2 else ""
+    head += " box IoU interpolate | box IoU copy-previous |"
+    head += " box IoU sam2 |" if sam2 else ""
+    lines = [head + " extra |", "|---:|---|---:|" + "---:|" * (6 if sam2 else 4) + "---:|"]
     for r in t.itertuples():
         name = f"**{r.motion}**" if r.motion == "all" else r.motion
-        lines.append(
-            f"| {r.spacing} | {name} | {r.frames} | {r.mask_sdf:.3f} | {r.mask_copy:.3f} | "
-            f"{r.box_sdf:.3f} | {r.box_copy:.3f} | {r.extra} |"
-        )
+        row = f"| {r.spacing} | {name} | {r.frames} | {r.mask_sdf:.3f} | {r.mask_copy:.3f} | "
+        row += f"{r.mask_sam2:.3f} | " if sam2 else ""
+        row += f"{r.box_sdf:.3f} | {r.box_copy:.3f} | "
+        row += f"{r.box_sam2:.3f} | " if sam2 else ""
+        lines.append(row + f"{r.extra} |")
     return "\n".join(lines)
 
 
@@ -107,9 +128,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spacings", type=int, nargs="+", default=[2, 5, 10, 20])
     parser.add_argument("--json", help="also write the table (and timings) to this JSON file")
+    parser.add_argument("--sam2-model", default=lkv.DEFAULT_VIDEO_MODEL,
+                        help="SAM 2 video model: hub id (from the Hugging Face cache) or local folder")
+    parser.add_argument("--no-sam2", action="store_true", help="do not try the sam2 method")
+    parser.add_argument("--device", default="auto", help="device of the SAM 2 model (auto, cpu, cuda)")
     args = parser.parse_args()
     t0 = time.perf_counter()
-    results, timings = run(args.spacings)
+    sam2 = None if args.no_sam2 else load_sam2(args.sam2_model, args.device)
+    results, timings = run(args.spacings, sam2)
     t = table(results)
     print(f"# labelkit video interpolation benchmark ({platform.machine()}, {os.cpu_count()} CPUs, "
           f"total {time.perf_counter() - t0:.1f} s)\n")

@@ -196,3 +196,18 @@ def test_sam_offline_without_weights_names_the_id_the_cache_and_the_local_folder
 def test_sam_with_a_missing_local_folder_says_so(tmp_path):
     with pytest.raises(WeightsNotAvailableError, match="does not exist"):
         lk.models.sam(tmp_path / "nope" / "sam")
+
+
+def test_sam_loads_a_sam2_video_checkpoint_for_images(tmp_path):
+    """The hub's SAM 2.1 checkpoints are saved as model_type "sam2_video"; sam() reads
+    their image part (Sam2Model) and segments images with it."""
+    from tiny_hf import tiny_sam2_video
+
+    model, processor = tiny_sam2_video()
+    assert model.config.model_type == "sam2_video"
+    model.save_pretrained(tmp_path / "v")
+    processor.save_pretrained(tmp_path / "v")
+    seg = lk.models.sam(tmp_path / "v", device="cpu")
+    assert seg.family == "sam2" and type(seg.model).__name__ == "Sam2Model"
+    masks, scores = seg.segment(_image(), boxes=[[30, 50, 140, 150]])
+    assert masks.shape == (1, 240, 320) and masks.dtype == bool

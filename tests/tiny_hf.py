@@ -142,3 +142,57 @@ def tiny_grounding_dino(folder, seed: int = 0):
         tokenizer=tokenizer,
     )
     return model.eval(), processor
+
+
+def tiny_sam2_video(seed: int = 0, object_score_bias: float | None = None):
+    """``(Sam2VideoModel, Sam2VideoProcessor)``: the Hiera backbone of :func:`tiny_sam2`
+    (64-px input) plus a one-layer memory attention and memory encoder (~0.9M parameters).
+
+    The memory path fixes some sizes: the memory attention's key/value width is 64
+    (hard-coded in ``transformers``), so ``memory_encoder_output_channels`` is 64 and
+    the feature width (FPN, prompt encoder, mask decoder, memory attention) a larger
+    multiple of it (128); the RoPE grid is the coarsest feature map (4x4).
+
+    Args:
+        seed: torch seed of the random weights.
+        object_score_bias: if given, the bias of the object-score head's last layer:
+            large positive = the model always sees the object, large negative = it
+            never does (every propagated mask empty, as for a hidden object).
+    """
+    import torch
+    from transformers import (
+        Sam2HieraDetConfig,
+        Sam2ImageProcessor,
+        Sam2VideoConfig,
+        Sam2VideoMaskDecoderConfig,
+        Sam2VideoModel,
+        Sam2VideoProcessor,
+        Sam2VideoPromptEncoderConfig,
+        Sam2VisionConfig,
+    )
+    from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
+
+    backbone = Sam2HieraDetConfig(hidden_size=8, num_attention_heads=1, image_size=[64, 64],
+                                  blocks_per_stage=[1, 1, 2, 1], embed_dim_per_stage=[8, 16, 32, 64],
+                                  num_attention_heads_per_stage=[1, 1, 1, 1], window_size_per_stage=[4, 4, 4, 4],
+                                  global_attention_blocks=[3], window_positional_embedding_background_size=[2, 2])
+    vision = Sam2VisionConfig(backbone_config=backbone, backbone_channel_list=[64, 32, 16, 8], fpn_hidden_size=128,
+                              backbone_feature_sizes=[[16, 16], [8, 8], [4, 4]])
+    prompt = Sam2VideoPromptEncoderConfig(hidden_size=128, image_size=64, patch_size=16, mask_input_channels=4)
+    decoder = Sam2VideoMaskDecoderConfig(hidden_size=128, num_hidden_layers=1, num_attention_heads=2, mlp_dim=32,
+                                         iou_head_hidden_dim=16)
+    config = Sam2VideoConfig(
+        vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder, image_size=64,
+        memory_attention_hidden_size=128, memory_attention_num_layers=1, memory_attention_feed_forward_hidden_size=32,
+        memory_attention_rope_feat_sizes=[4, 4], memory_encoder_hidden_size=128, memory_encoder_output_channels=64,
+        mask_downsampler_embed_dim=128, memory_fuser_embed_dim=128, memory_fuser_intermediate_dim=32,
+        memory_fuser_num_layers=1,
+    )
+    torch.manual_seed(seed)
+    model = Sam2VideoModel(config)
+    if object_score_bias is not None:
+        with torch.no_grad():
+            model.mask_decoder.pred_obj_score_head.proj_out.bias.fill_(float(object_score_bias))
+    processor = Sam2VideoProcessor(image_processor=Sam2ImageProcessor(size={"height": 64, "width": 64}),
+                                   video_processor=Sam2VideoVideoProcessor(size={"height": 64, "width": 64}))
+    return model.eval(), processor

@@ -111,11 +111,14 @@ import math
 import numbers
 import uuid
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .compare import AuditComparison
 
 from ..errors import LabelkitError, SchemaError
 
@@ -280,7 +283,7 @@ class AuditReport:
 
 def audit(
     samples,
-    proposals: str = "predictions",
+    proposals: str | Sequence[str] = "predictions",
     labels: str = "ground_truth",
     iou: float = 0.5,
     mode: str = "auto",
@@ -290,7 +293,7 @@ def audit(
     seed: int = 0,
     accept_iou: float = 0.85,
     thresholds: Mapping[str, float] | None = None,
-) -> AuditReport:
+) -> AuditReport | AuditComparison:
     """Measure how useful the proposals were: acceptance, edits, misses, precision/recall,
     effort saved and a recommendation per class, with bootstrap confidence intervals.
 
@@ -298,7 +301,11 @@ def audit(
 
     Args:
         samples: a dataset name, ``fo.Dataset`` or view (a view restricts the audit).
-        proposals: the ``fo.Detections`` field with the model's proposals.
+        proposals: the ``fo.Detections`` field with the model's proposals, or a list
+            of such fields (one per model) to compare them side by side: the result
+            is then an :class:`~labelkit.audit.compare.AuditComparison` of one report
+            per field, all against ``labels`` with the same settings (``mode="auto"``
+            means ground-truth mode there, see :mod:`labelkit.audit.compare`).
         labels: the ``fo.Detections`` field with the final labels (reviewed with
             labelkit, or existing ground truth).
         iou: a proposal is a true positive when its final label has mask IoU >= ``iou``
@@ -329,6 +336,19 @@ def audit(
     """
     from ..store.dataset import open_dataset
 
+    if not isinstance(proposals, str):
+        fields = [str(f) for f in proposals]
+        if not fields or len(set(fields)) != len(fields):
+            raise LabelkitError(f"proposals must be a field name or distinct field names, got {proposals!r}")
+        if len(fields) > 1:
+            from .compare import compare
+
+            settings = dict(labels=labels, iou=iou, mode="ground_truth" if mode == "auto" else mode,
+                            time_per_action=time_per_action, confidence=confidence, n_boot=n_boot,
+                            seed=seed, accept_iou=accept_iou, thresholds=thresholds)
+            coll = open_dataset(samples)
+            return compare({f: audit(coll, proposals=f, **settings) for f in fields}, labels)
+        proposals = fields[0]
     coll = open_dataset(samples)
     times = _merge("time_per_action", DEFAULT_TIMES, time_per_action)
     if times["add"] is None:

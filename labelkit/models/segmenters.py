@@ -155,6 +155,8 @@ class Segmenter:
 
     name: str = "segmenter"
     cache_size: int = 4
+    #: True when the segmenter computes a per-image embedding worth preparing ahead
+    uses_embedding: bool = False
 
     def __init__(self) -> None:
         self._cache: OrderedDict[str, Any] = OrderedDict()
@@ -315,6 +317,8 @@ class SamSegmenter(Segmenter):
         name: shown in provenance (the hub id or folder).
     """
 
+    uses_embedding = True
+
     def __init__(self, model, processor, device: str = "auto", name: str | None = None):
         super().__init__()
         import torch
@@ -323,6 +327,7 @@ class SamSegmenter(Segmenter):
         self.model = model.to(self.device).eval()
         self.processor = processor
         self.family = getattr(getattr(model, "config", None), "model_type", "sam")
+        self.family = "sam2" if self.family == "sam2_video" else self.family
         if self.family not in ("sam", "sam2"):
             raise ModelError(f"{type(model).__name__} (model_type {self.family!r}) is not a SAM or SAM 2 model")
         self.name = name or f"{self.family}:{type(model).__name__}"
@@ -331,6 +336,7 @@ class SamSegmenter(Segmenter):
     # the image: processor + vision encoder, once per image
     def _embed(self, image: np.ndarray):
         torch = self._torch
+        image = np.require(image, requirements=["W"])  # the processor hands it to torch.from_numpy
         enc = self.processor.image_processor(images=image, return_tensors="pt")
         pixel_values = enc["pixel_values"].to(self.device)
         with torch.inference_mode():
@@ -435,7 +441,7 @@ def _model_classes(model_type: str):
 
     if model_type == "sam":
         return transformers.SamModel, transformers.SamProcessor
-    if model_type == "sam2":
+    if model_type in ("sam2", "sam2_video"):  # the hub's SAM 2.1 checkpoints are saved as sam2_video
         return transformers.Sam2Model, transformers.Sam2Processor
     raise ModelError(
         f"model type {model_type!r} is not SAM or SAM 2; lk.models.sam() loads "

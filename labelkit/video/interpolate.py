@@ -5,7 +5,9 @@ fills the frames between two keyframes of each object track: boxes by linear
 interpolation, masks by interpolating their *shape* (signed distance functions
 blended after aligning both keyframe masks on the interpolated box), so a
 circle that becomes a square passes through rounded squares instead of
-flickering between the two.
+flickering between the two. ``method="sam2"`` instead propagates the keyframe
+masks through the frames with the SAM 2 video model (:mod:`labelkit.video.sam2`),
+which follows what the object really does in the pixels.
 
 Conventions:
 
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Container, Iterable, Mapping, Sequence
@@ -47,9 +50,11 @@ from typing import Any
 import numpy as np
 
 from .._summary import LinesSummary
-from ..errors import LabelkitError
+from ..errors import LabelkitError, ModelError
 from ..geometry.masks import (
+    crop_to_full,
     fo_to_xyxy,
+    full_to_crop,
     mask_bbox,
     pixel_box,
     pixel_box_to_fo,
@@ -72,10 +77,14 @@ logger = logging.getLogger("labelkit")
 #: Padding (pixels) around a crop before its signed distance is taken.
 _SDF_PAD = 2
 
-METHODS = ("sdf", "copy")
+METHODS = ("sdf", "copy", "sam2")
 
-"""Interpolation methods: ``"sdf"`` (shape interpolation, the default) and
-``"copy"`` (hold the previous keyframe's box and mask: the naive baseline)."""
+"""Interpolation methods: ``"sdf"`` (shape interpolation, the default),
+``"copy"`` (hold the previous keyframe's box and mask: the naive baseline) and
+``"sam2"`` (propagate the keyframe masks with the SAM 2 video model)."""
+
+#: Methods :func:`interpolate_track` computes from the keyframes alone (``"sam2"`` needs the frames).
+TRACK_METHODS = ("sdf", "copy")
 
 
 TRACK_KEYS = ("auto", "index", "instance")
@@ -90,7 +99,8 @@ class InterpolationSummary(LinesSummary):
 
     Attributes:
         field: the frame field, ``"frames.<name>"``.
-        method: ``"sdf"`` or ``"copy"``.
+        method: ``"sdf"``, ``"copy"`` or ``"sam2"``.
+        model: the SAM 2 video model used (``method="sam2"``), else None.
         samples: videos processed.
         tracks: object tracks with at least one keyframe.
         keyframes: keyframe labels read (the anchors).
@@ -104,7 +114,8 @@ class InterpolationSummary(LinesSummary):
             non-keyframe, non-interpolated label there (e.g. an imported label).
         skipped_gaps: keyframe pairs further apart than ``max_gap`` (not filled).
         duplicates: extra keyframe labels of one track on one frame (the first wins).
-        empty: frames where the interpolated mask vanished (nothing written).
+        empty: frames where the interpolated mask vanished (nothing written); for
+            ``"sam2"``, frames where the model found the object absent.
         frames_written: frames whose field was rewritten.
         failed: video path -> reason, for videos that could not be processed.
         seconds: wall time.
@@ -112,6 +123,7 @@ class InterpolationSummary(LinesSummary):
 
     field: str
     method: str = "sdf"
+    model: str | None = None
     samples: int = 0
     tracks: int = 0
     keyframes: int = 0
@@ -130,7 +142,8 @@ class InterpolationSummary(LinesSummary):
 
     def _lines(self) -> list[str]:
         lines = [
-            f"interpolate '{self.field}' ({self.method}): {self.interpolated} label(s) written "
+            f"interpolate '{self.field}' ({self.method}{', ' + self.model if self.model else ''}): "
+            f"{self.interpolated} label(s) written "
             f"between {self.keyframes} keyframe(s) of {self.tracks} track(s) in {self.samples} "
             f"video(s), {self.removed} earlier interpolation(s) replaced, {self.seconds:.1f} s",
         ]
@@ -296,7 +309,8 @@ def interpolate_track(
         keyframes: 1-based frame number -> ``fo.Detection`` (the track's keyframes).
         width: frame width in pixels.
         height: frame height in pixels.
-        method: ``"sdf"`` (shape interpolation) or ``"copy"`` (previous keyframe held).
+        method: ``"sdf"`` (shape interpolation) or ``"copy"`` (previous keyframe held);
+            ``"sam2"`` needs the video's frames: use :func:`interpolate`.
         keyframe_attr: the keyframe attribute; set to False on generated labels.
         hold: also copy the last keyframe onto this many following frames
             (never past ``last_frame``). Default 0: nothing after the last keyframe.
@@ -312,8 +326,16 @@ def interpolate_track(
         ``keyframe=False`` and the ``label``, ``index`` and ``instance`` of the
         nearer keyframe. Nothing before the first or after the last keyframe
         (except ``hold``).
+
+    Raises:
+        LabelkitError: ``method`` is not ``"sdf"`` or ``"copy"``.
     """
-    if method not in METHODS:
+    if method not in TRACK_METHODS:
+        if method in METHODS:
+            raise LabelkitError(
+                f"method {method!r} needs the video frames, not just the keyframes; "
+                f"use lk.interpolate(..., method={method!r}) (interpolate_track takes {list(TRACK_METHODS)})"
+            )
         raise LabelkitError(f"unknown interpolation method {method!r}; use one of {list(METHODS)}")
     stats = stats if stats is not None else Counter()
     frames = sorted(keyframes)
@@ -344,16 +366,117 @@ def interpolate_track(
             out[f] = _make_label(src, geo[0], geo[1], keyframe_attr)
             stats["interpolated"] += 1
     if hold > 0 and frames:
-        fl = frames[-1]
-        last = shapes[fl]
-        stop = fl + hold if last_frame is None else min(fl + hold, last_frame)
-        for f in range(fl + 1, stop + 1):
-            if f in skip:
-                stats["skipped_existing"] += 1
-                continue
-            out[f] = _make_label(last.det, list(last.det.bounding_box), last.crop, keyframe_attr)
-            stats["held"] += 1
+        out.update(_hold(shapes[frames[-1]], frames[-1], hold, last_frame, skip, keyframe_attr, stats))
     return out
+
+
+def _hold(last: _Shape, fl: int, hold: int, last_frame: int | None, skip: Container[int],
+          keyframe_attr: str, stats: Counter) -> dict[int, Any]:
+    """The last keyframe ``last`` (on frame ``fl``) copied onto up to ``hold`` following frames."""
+    out: dict[int, Any] = {}
+    stop = fl + hold if last_frame is None else min(fl + hold, last_frame)
+    for f in range(fl + 1, stop + 1):
+        if f in skip:
+            stats["skipped_existing"] += 1
+            continue
+        out[f] = _make_label(last.det, list(last.det.bounding_box), last.crop, keyframe_attr)
+        stats["held"] += 1
+    return out
+
+
+def _prompt(det):
+    """A keyframe label as a SAM 2 prompt, built once the frame size is known:
+    its full-frame mask, or its absolute box when it has no (non-empty) mask."""
+
+    def make(width: int, height: int):
+        crop = _det_mask(det)
+        if crop is not None:
+            return crop_to_full(det.bounding_box, crop, width, height)
+        return np.clip(fo_to_xyxy(det.bounding_box, width, height)[0], 0, [width, height, width, height])
+
+    return make
+
+
+def _sam2_fill(
+    propagator, path: str, keyframes: Mapping[Any, Mapping[int, Any]], occupied: Mapping[Any, set[int]],
+    width: int, height: int, *, keyframe_attr: str, hold: int, max_gap: int | None,
+    last_frame: int | None, stats: Counter,
+) -> dict[Any, dict[int, Any]]:
+    """``method="sam2"`` for one video: track key -> frame number -> new label.
+
+    Gaps (consecutive keyframes ``fa < fb`` of a track, ``fb - fa >= 2``) shared by
+    several tracks run in one SAM 2 session; the video is decoded once, only the
+    frames of the gaps. ``hold`` copies the last keyframe, as for the other methods.
+    """
+    gaps: dict[tuple[int, int], list] = defaultdict(list)
+    out: dict[Any, dict[int, Any]] = defaultdict(dict)
+    for key in sorted(keyframes, key=str):
+        kfs = keyframes[key]
+        frames = sorted(kfs)
+        for fa, fb in zip(frames, frames[1:], strict=False):
+            if fb - fa < 2:
+                continue
+            if max_gap is not None and fb - fa > max_gap:
+                stats["skipped_gaps"] += 1
+                continue
+            if not (_Shape(kfs[fa], width, height).valid and _Shape(kfs[fb], width, height).valid):
+                continue
+            gaps[(fa, fb)].append(key)
+    prompts = {
+        gap: ({k: _prompt(keyframes[key][gap[0]]) for k, key in enumerate(keys)},
+              {k: _prompt(keyframes[key][gap[1]]) for k, key in enumerate(keys)})
+        for gap, keys in gaps.items()
+    }
+    for (fa, fb), masks, _size in propagator.propagate_video(path, prompts):
+        keys = gaps[(fa, fb)]
+        for k, per_frame in masks.items():
+            key = keys[k]
+            skip = occupied.get(key, ())
+            for f in sorted(per_frame):
+                if f in skip:
+                    stats["skipped_existing"] += 1
+                    continue
+                geo = full_to_crop(per_frame[f])
+                if geo is None:
+                    stats["empty"] += 1
+                    continue
+                src = keyframes[key][fa] if f - fa <= (fb - fa) // 2 else keyframes[key][fb]
+                out[key][f] = _make_label(src, geo[0], geo[1], keyframe_attr)
+                stats["interpolated"] += 1
+    if hold > 0:
+        for key, kfs in keyframes.items():
+            fl = max(kfs)
+            out[key].update(_hold(_Shape(kfs[fl], width, height), fl, hold, last_frame,
+                                  occupied.get(key, ()), keyframe_attr, stats))
+    return dict(out)
+
+
+def _check_model_arg(model) -> None:
+    """Refuse a ``model=`` of the wrong kind before anything is read or loaded."""
+    from .sam2 import Sam2VideoPropagator
+
+    if model is None or isinstance(model, (str, os.PathLike, Sam2VideoPropagator)):
+        return
+    if isinstance(model, tuple) and len(model) == 2:
+        return
+    raise ModelError(
+        f"model= takes a hub id, a local folder, lk.video.sam2_video(...) or a (Sam2VideoModel, "
+        f"Sam2VideoProcessor) pair, got {type(model).__name__}"
+    )
+
+
+def _propagator(model, device: str):
+    """``model=`` of :func:`interpolate` as a :class:`~labelkit.video.sam2.Sam2VideoPropagator`."""
+    from .sam2 import DEFAULT_VIDEO_MODEL, Sam2VideoPropagator, sam2_video
+
+    _check_model_arg(model)
+    if model is None:
+        return sam2_video(DEFAULT_VIDEO_MODEL, device=device)
+    if isinstance(model, Sam2VideoPropagator):
+        return model
+    if isinstance(model, tuple):
+        return Sam2VideoPropagator(model[0], model[1], device=device)
+    return sam2_video(model, device=device)
 
 
 
@@ -385,6 +508,8 @@ def interpolate(
     track_by: str = "auto",
     hold: int = 0,
     max_gap: int | None = None,
+    model=None,
+    device: str = "auto",
 ) -> InterpolationSummary:
     """Fill the frames between keyframes of every object track of a video collection.
 
@@ -399,6 +524,14 @@ def interpolate(
       thresholded at 0. A rigid object moving or scaling linearly is
       reproduced; a changing shape morphs smoothly. ``method="copy"`` holds
       the earlier keyframe instead (the naive baseline).
+    * ``method="sam2"``: the SAM 2 video model (:mod:`labelkit.video.sam2`)
+      propagates the keyframe masks through the decoded frames ``fa .. fb``
+      (forward from ``fa`` for the first half, backward from ``fb`` for the
+      rest; both keyframes condition the model; all tracks with the same two
+      keyframes share one session). The label is the tight box of the mask and
+      the mask cropped to it; a frame where the model finds the object absent
+      (hidden, gone) gets no label. A keyframe without a mask prompts with its
+      box. Only the frames of the gaps are decoded.
 
     Nothing is extrapolated: frames before a track's first keyframe and after
     its last get nothing (unless ``hold``), and a track with a single keyframe
@@ -419,11 +552,18 @@ def interpolate(
         samples: a video ``fo.Dataset``, a view of one, or a dataset name.
         field: the frame field of ``fo.Detections``, ``"frames.<name>"``.
         keyframe_attr: the boolean attribute marking keyframes.
-        method: ``"sdf"`` (default) or ``"copy"``.
+        method: ``"sdf"`` (default), ``"copy"`` or ``"sam2"``.
         track_by: ``"auto"`` (index, else instance), ``"index"`` or ``"instance"``.
         hold: copy each track's last keyframe onto up to this many following frames
-            (flagged ``interpolated=True``, so regenerated like the others).
+            (flagged ``interpolated=True``, so regenerated like the others; every
+            method copies, ``"sam2"`` included).
         max_gap: do not interpolate between keyframes more than this many frames apart.
+        model: ``method="sam2"`` only: a hub id or a local folder saved with
+            ``save_pretrained()`` (default ``"facebook/sam2.1-hiera-tiny"``; loaded
+            once per process by :func:`labelkit.video.sam2.sam2_video`), a loaded
+            :class:`~labelkit.video.sam2.Sam2VideoPropagator`, or a
+            ``(Sam2VideoModel, Sam2VideoProcessor)`` pair.
+        device: where a model loaded by name runs (``"auto"``: CUDA when available).
 
     Returns:
         an :class:`InterpolationSummary`.
@@ -431,7 +571,15 @@ def interpolate(
     Raises:
         SchemaError: not a video collection, or ``field`` is missing or not
             ``fo.Detections`` (the message names the field).
-        LabelkitError: bad ``method``, ``track_by``, ``hold`` or ``max_gap``.
+        LabelkitError: bad ``method``, ``track_by``, ``hold`` or ``max_gap``, or
+            ``model`` given without ``method="sam2"``.
+        WeightsNotAvailableError: ``method="sam2"`` and the model is neither in the
+            Hugging Face cache nor downloadable (offline); the message names the
+            id, the cache folder and the local-folder alternative.
+        ModelError: ``model`` is not a SAM 2 video model.
+
+    A video that cannot be decoded up to its last keyframe (``method="sam2"``)
+    is left unchanged and reported in ``summary.failed``.
     """
     start = time.perf_counter()
     if method not in METHODS:
@@ -442,9 +590,14 @@ def interpolate(
         raise LabelkitError(f"hold must be a whole number of frames >= 0, got {hold!r}")
     if max_gap is not None and (int(max_gap) != max_gap or max_gap < 2):
         raise LabelkitError(f"max_gap must be None or a whole number >= 2, got {max_gap!r}")
+    if model is not None and method != "sam2":
+        raise LabelkitError(f"model= is only used by method='sam2', got method={method!r}")
+    _check_model_arg(model)
     coll = _open(samples)
     fname = _check_video_field(coll, field)
-    summary = InterpolationSummary(field=f"frames.{fname}", method=method)
+    propagator = _propagator(model, device) if method == "sam2" else None
+    summary = InterpolationSummary(field=f"frames.{fname}", method=method,
+                                   model=None if propagator is None else propagator.name)
     ds = coll._dataset
     declare_frame_detections(ds, fname)
     sizes = _frame_sizes(coll, summary.failed)
@@ -452,14 +605,25 @@ def interpolate(
     ids = [i for i in coll.values("id") if i in sizes]
     for chunk in _batches(ids, _BATCH):
         view = ds.select(list(chunk))  # the dataset's labels, not a filtered view's
-        sids, fns_list, labels_list = view.values(["id", "frames.frame_number", f"frames.{fname}"])
+        sids, paths, fns_list, labels_list = view.values(
+            ["id", "filepath", "frames.frame_number", f"frames.{fname}"]
+        )
         updates: dict[str, dict[int, Any]] = {}
-        for sid, fns, labels in zip(sids, fns_list, labels_list, strict=True):
+        for sid, path, fns, labels in zip(sids, paths, fns_list, labels_list, strict=True):
             width, height, last = sizes[sid]
-            frames = _interpolate_sample(
-                fns or [], labels or [], width, height, last, keyframe_attr=keyframe_attr,
-                method=method, track_by=track_by, hold=int(hold), max_gap=max_gap, stats=stats,
-            )
+            local: Counter = Counter()
+            try:
+                frames = _interpolate_sample(
+                    fns or [], labels or [], width, height, last, keyframe_attr=keyframe_attr,
+                    method=method, track_by=track_by, hold=int(hold), max_gap=max_gap, stats=local,
+                    propagator=propagator, path=path,
+                )
+            except LabelkitError as exc:
+                if propagator is None:
+                    raise
+                summary.failed[path] = str(exc)  # this video is left as it was
+                continue
+            stats.update(local)
             summary.samples += 1
             if frames:
                 updates[sid] = frames
@@ -479,8 +643,13 @@ def interpolate(
 def _interpolate_sample(
     fns: Sequence[int], labels: Sequence, width: int, height: int, last_frame: int | None, *,
     keyframe_attr: str, method: str, track_by: str, hold: int, max_gap: int | None, stats: Counter,
+    propagator=None, path: str | None = None,
 ) -> dict[int, Any]:
-    """New contents of the frames of one video that change (frame number -> Detections|None)."""
+    """New contents of the frames of one video that change (frame number -> Detections|None).
+
+    With a ``propagator`` (``method="sam2"``) the video at ``path`` is decoded and
+    the gaps are filled by :func:`_sam2_fill`; otherwise by :func:`interpolate_track`.
+    """
     import fiftyone as fo
 
     keyframes: dict[Any, dict[int, Any]] = defaultdict(dict)
@@ -513,15 +682,24 @@ def _interpolate_sample(
             keyframes[key][fn] = d
             stats["keyframes"] += 1
     new: dict[int, list] = defaultdict(list)
+    propagated: dict[Any, dict[int, Any]] = {}
+    if propagator is not None:
+        propagated = _sam2_fill(
+            propagator, str(path), keyframes, occupied, width, height, keyframe_attr=keyframe_attr,
+            hold=hold, max_gap=max_gap, last_frame=last_frame, stats=stats,
+        )
     for key in sorted(keyframes, key=str):
         kfs = keyframes[key]
         stats["tracks"] += 1
         if len(kfs) == 1:
             stats["single_keyframe_tracks"] += 1
-        filled = interpolate_track(
-            kfs, width, height, method=method, keyframe_attr=keyframe_attr, hold=hold,
-            max_gap=max_gap, last_frame=last_frame, skip=occupied.get(key, ()), stats=stats,
-        )
+        if propagator is not None:
+            filled = propagated.get(key, {})
+        else:
+            filled = interpolate_track(
+                kfs, width, height, method=method, keyframe_attr=keyframe_attr, hold=hold,
+                max_gap=max_gap, last_frame=last_frame, skip=occupied.get(key, ()), stats=stats,
+            )
         for f, det in filled.items():
             prev = old.get((f, key))
             if prev is not None:  # keep label ids stable across re-runs

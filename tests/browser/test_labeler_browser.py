@@ -234,6 +234,30 @@ def test_review_in_jupyterlab_writes_to_fiftyone(lab_server, fo):
             assert reviews.count("accepted") == len(accepted)
             page.wait_for_timeout(500)
             page.locator(".labelkit-labeler").screenshot(path=str(ARTIFACTS / "labeler-after-submit.png"))
+
+            # the next image: box-to-mask ("x", drag) and click-to-mask ("g", click on a
+            # spot with nothing selected) through the session's segmenter (GrabCut here)
+            before = done_ids()
+            labeler = page.locator(".labelkit-labeler")
+            page.keyboard.press("Escape")
+            page.keyboard.press("x")
+            bx, by = box["x"] + box["width"] * 0.10, box["y"] + box["height"] * 0.10
+            page.mouse.move(bx, by)
+            page.mouse.down()
+            for i in range(1, 9):
+                page.mouse.move(bx + i * 10, by + i * 8)
+            page.mouse.up()
+            labeler.get_by_text("from a box").first.wait_for(timeout=60_000)
+            page.keyboard.press("Escape")
+            page.keyboard.press("g")
+            page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.75)
+            labeler.get_by_text("from a click").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(800)
+            labeler.screenshot(path=str(ARTIFACTS / "labeler-box-and-click.png"))
+            page.keyboard.press("Enter")
+            new = _wait_for(lambda: done_ids() - before, 60, "the box/click image in FiftyOne")
+            tools = sorted(d.tool for d in ds[new.pop()].ground_truth.detections if d.source == "human")
+            assert tools == ["box:grabcut", "click:grabcut"]
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "labeler-failure.png"), full_page=True)
             raise
