@@ -50,6 +50,7 @@ lint: install
 bench: install
 	$(PY) bench/propose.py
 	$(PY) bench/labeler.py
+	LABELKIT_OFFLINE=1 $(PY) bench/refine.py
 
 clean-venv:
 	rm -rf $(VENV)

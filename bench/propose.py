@@ -19,10 +19,24 @@ Part 2 writes N samples x K masks of proposals with ``ReviewStore.write_proposal
 Targets: non-model overhead of ``propose`` <= 15% of its time; bulk writes
 >= 20x faster than the per-sample loop.
 
+Part 3 (``--ray``) runs ``propose`` locally and with ``engine="ray"`` on 1, 2 and 4
+model replicas (a local Ray instance with this machine's CPUs), on a few hundred
+images (``--ray-repeat`` copies of each file), reports images/s and the time split
+(the driver's and the workers' summed), checks that every run wrote the same
+proposals, and measures the driver's write ceiling: decoding the workers'
+documents + ``ReviewStore.write_proposals`` in chunks of 128, in documents/s.
+
+Part 4 (``--threads``) measures the sample model's images/s with torch using 2
+threads and 1 thread, alone and next to a competing 2-thread torch process (a
+training job): the OpenMP oversubscription that explains the 0.73 images/s once
+recorded for Part 1.
+
 Usage (from the repository root)::
 
     .venv/bin/python bench/propose.py                      # sample model if built, else random weights
     .venv/bin/python bench/propose.py --model random --repeat 2 --write-samples 2000
+    .venv/bin/python bench/propose.py --skip-propose --skip-writes --ray --ray-repeat 5   # Part 3
+    .venv/bin/python bench/propose.py --skip-propose --skip-writes --threads              # Part 4
 """
 
 from __future__ import annotations
@@ -369,6 +383,127 @@ def _same_documents(ds_a, ds_b) -> bool:
     return docs(ds_a) == docs(ds_b)
 
 
+def _split(summary) -> dict:
+    return {k: round(v, 2) for k, v in summary.timings.items()}
+
+
+def bench_ray(args) -> dict:
+    """Part 3: local vs Ray with 1, 2, 4 replicas on the same images, and the write ceiling."""
+    import ray
+
+    from labelkit.propose.image import propose
+    from labelkit.propose.ray_engine import decode_detections, encode_detections
+    from labelkit.store.image import ReviewStore
+
+    model, model_desc = build_model(args.model, "cpu")
+    min_conf = args.min_confidence if args.min_confidence is not None else (
+        0.05 if "random weights" in model_desc else 0.3)
+    files = image_files(args.images)
+    ds = make_dataset("bench-ray", files, args.ray_repeat)
+    n = len(ds)
+    t0 = time.perf_counter()
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    t_init = time.perf_counter() - t0
+    print(f"\nPart 3: {model_desc}; {n} images ({len(files)} files x {args.ray_repeat}); "
+          f"ray.init {t_init:.1f} s; {os.cpu_count()} CPU(s)")
+    rows = []
+    fields = []
+    for which in ["local"] + [f"ray{w}" for w in args.ray_workers]:
+        field = f"p_{which}"
+        fields.append(field)
+        load0 = os.getloadavg()[0]
+        if which == "local":
+            s = propose(ds, model, field=field, min_confidence=min_conf, progress=False)
+        else:
+            s = propose(ds, model, field=field, min_confidence=min_conf, progress=False, engine="ray",
+                        num_workers=int(which[3:]))
+        row = {"run": which, "images": s.images, "seconds": round(s.seconds, 2),
+               "images_per_s": round(s.images_per_s, 2), "driver": _split(s),
+               "workers": {k: round(v, 2) for k, v in s.worker_timings.items()},
+               "cpus_per_worker": s.ray.get("num_cpus_per_worker"), "load": round(load0, 1),
+               "proposals": s.proposals}
+        rows.append(row)
+        print(f"  {which:6} {row['images_per_s']:7.2f} images/s  {row['seconds']:7.1f} s  driver {row['driver']}  "
+              f"workers(sum) {row['workers']}  load {row['load']}", flush=True)
+    ref = [[(d.label, d.mask.tobytes()) for d in x.detections] for x in ds.values(fields[0])]
+    same = all(
+        [[(d.label, d.mask.tobytes()) for d in x.detections] for x in ds.values(f)] == ref for f in fields[1:]
+    )
+    print(f"  same proposals (labels, masks) in every run: {same}")
+
+    # the driver's write ceiling: decode the workers' documents + bulk write, chunks of 128
+    values = dict(zip(ds.values("id"), ds.values(fields[0]), strict=True))
+    encoded = {sid: encode_detections(d) for sid, d in values.items()}
+    masks = sum(len(d.detections) for d in values.values())
+    best = None
+    for r in range(3):
+        store = ReviewStore.for_proposals(ds, f"ceiling{r}")
+        items = list(encoded.items())
+        t0 = time.perf_counter()
+        t_dec = 0.0
+        for j in range(0, len(items), 128):
+            td = time.perf_counter()
+            chunk = {sid: decode_detections(doc) for sid, doc in items[j:j + 128]}
+            t_dec += time.perf_counter() - td
+            store.write_proposals(chunk)
+        total = time.perf_counter() - t0
+        if best is None or total < best[0]:
+            best = (total, t_dec)
+    total, t_dec = best
+    ceiling = {"documents": len(encoded), "masks": masks, "seconds": round(total, 3),
+               "decode_seconds": round(t_dec, 3), "documents_per_s": round(len(encoded) / total),
+               "masks_per_s": round(masks / total)}
+    print(f"  driver write ceiling: {len(encoded)} documents ({masks} masks) in {total:.2f} s "
+          f"(decode {t_dec:.2f} s) = {ceiling['documents_per_s']:,} documents/s, "
+          f"{ceiling['masks_per_s']:,} masks/s (best of 3)")
+    ray.shutdown()
+    return {"model": model_desc, "images": n, "ray_init_s": t_init, "runs": rows, "same": same,
+            "write_ceiling": ceiling}
+
+
+_HOG = """import time, torch
+torch.set_num_threads(2)
+a = torch.rand(256, 256)
+t = time.time()
+while time.time() - t < {seconds}:
+    a @ a
+"""
+
+
+def bench_threads(args) -> dict:
+    """Part 4: torch threads vs a competing 2-thread torch process (OpenMP oversubscription)."""
+    import subprocess
+
+    import torch
+
+    from labelkit.media.image import read_image
+
+    model, model_desc = build_model(args.model, "cpu")
+    ims = [read_image(f) for f in image_files(args.images)[:20]]
+    model.predict([ims[0]], 0.3)  # warm-up
+
+    def rate(threads: int) -> float:
+        torch.set_num_threads(threads)
+        t0 = time.perf_counter()
+        for im in ims:
+            model.predict([im], 0.3)
+        return round(len(ims) / (time.perf_counter() - t0), 2)
+
+    out = {"model": model_desc, "images": len(ims), "alone": {}, "next_to_2_thread_torch_job": {}}
+    out["alone"] = {"load": round(os.getloadavg()[0], 1), "2 threads": rate(2), "1 thread": rate(1)}
+    hog = subprocess.Popen([sys.executable, "-c", _HOG.format(seconds=60)])
+    try:
+        time.sleep(2)
+        out["next_to_2_thread_torch_job"] = {"2 threads": rate(2), "1 thread": rate(1)}
+    finally:
+        hog.kill()
+        hog.wait()
+        torch.set_num_threads(os.cpu_count() or 1)
+    print(f"\nPart 4: {model_desc}, {len(ims)} images, batch 1 (images/s): alone {out['alone']}; "
+          f"next to a 2-thread torch process {out['next_to_2_thread_torch_job']}")
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="auto", help="auto | sample | random | PATH (default: sample if built)")
@@ -385,6 +520,10 @@ def main(argv=None) -> int:
     p.add_argument("--write-rounds", type=int, default=3, help="interleaved bulk/loop rounds (best of)")
     p.add_argument("--skip-propose", action="store_true")
     p.add_argument("--skip-writes", action="store_true")
+    p.add_argument("--ray", action="store_true", help="Part 3: local vs engine='ray' with 1, 2, 4 workers")
+    p.add_argument("--ray-repeat", type=int, default=5, help="Part 3: copies of each image (60 files x 5 = 300)")
+    p.add_argument("--ray-workers", type=int, nargs="+", default=[1, 2, 4])
+    p.add_argument("--threads", action="store_true", help="Part 4: torch threads vs a competing torch job")
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args(argv)
 
@@ -403,6 +542,10 @@ def main(argv=None) -> int:
             bench_writes(args.write_samples, args.masks, rounds=args.write_rounds, ground_truth=gt)
             for gt in (False, True)
         ]
+        if args.ray:
+            out["ray"] = bench_ray(args)
+        if args.threads:
+            out["threads"] = bench_threads(args)
     finally:
         _stop_database()
     if args.json:

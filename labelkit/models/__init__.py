@@ -10,6 +10,8 @@ A proposer is any object with ``classes: list[str]`` and
 * :func:`load` / :func:`save_checkpoint` - labelkit checkpoints.
 * :func:`from_torchvision` - any torchvision-style detector.
 * :func:`from_callable` - any function ``images -> boxes/labels/scores/masks``.
+* :func:`from_spec` / :func:`spec_of` - rebuild a proposer from a small tuple such as
+  ``("sample",)`` or ``("checkpoint", path)`` (how Ray workers get it, :mod:`.spec`).
 
 Segmenters (prompts -> masks, see :mod:`.segmenters`): :func:`grabcut` (offline
 default) and :func:`sam` (SAM / SAM 2 through Hugging Face ``transformers``).
@@ -28,6 +30,7 @@ from .base import CallableProposer, Proposer, from_callable, resolve_device
 from .ensemble import EnsembleProposer, ensemble
 from .grounded import GroundedProposer, grounded
 from .segmenters import GrabCutSegmenter, SamSegmenter, Segmenter, grabcut, sam
+from .spec import from_spec, spec_of
 from .torchvision_models import (
     CHECKPOINT_FORMAT,
     TorchvisionProposer,
@@ -59,6 +62,8 @@ __all__ = [
     "cache_file_for",
     "fetch_state_dict",
     "from_callable",
+    "from_spec",
+    "spec_of",
     "from_torchvision",
     "is_offline",
     "load",

@@ -126,6 +126,15 @@ class TorchvisionProposer(Proposer):
             return label if label in self.classes else None
         return self._keep.get(int(label))
 
+    def spec(self) -> tuple | None:
+        """How to rebuild this proposer in another process (see :mod:`labelkit.models.spec`):
+        ``("sample", options)``, ``("maskrcnn", weights, options)`` or
+        ``("checkpoint", path, options)``; None when it was not loaded from a file
+        or the cache, or its weights changed since (then it must be pickled)."""
+        from ._source import torchvision_spec
+
+        return torchvision_spec(self)
+
     def inference_context(self):
         import torch
 
@@ -413,6 +422,7 @@ def maskrcnn(
     enum_cls = tvd.MaskRCNN_ResNet50_FPN_V2_Weights
     coco_categories = list(enum_cls.DEFAULT.meta["categories"])
     source = "the weights"
+    spec_arg = None  # what labelkit.models.spec rebuilds it from (a weights name or file)
     if weights is None:
         state = None
     elif isinstance(weights, enum_cls) or (
@@ -422,6 +432,7 @@ def maskrcnn(
         state = fetch_state_dict(enum, progress=progress)
         coco_categories = list(enum.meta["categories"])
         source = f"{enum} ({cache_file_for(enum)})"
+        spec_arg = str(enum)
     elif isinstance(weights, Mapping):
         if _is_labelkit_checkpoint(weights):
             return load(weights, device=device, classes=classes, min_confidence=min_confidence,
@@ -436,10 +447,15 @@ def maskrcnn(
             )
         obj = _torch_load(path)
         if _is_labelkit_checkpoint(obj):
-            return load(obj, device=device, classes=classes, min_confidence=min_confidence,
-                        mask_threshold=mask_threshold, source=str(path))
+            from ._source import remember_source
+
+            proposer = load(obj, device=device, classes=classes, min_confidence=min_confidence,
+                            mask_threshold=mask_threshold, source=str(path))
+            remember_source(proposer, "checkpoint", str(path.resolve()), device)
+            return proposer
         state = _extract_state_dict(obj, f"'{path}'")
         source = f"'{path}'"
+        spec_arg = str(path.resolve())
     else:
         raise ModelError(
             f"weights must be 'DEFAULT', a {enum_cls.__name__}, a file path or a state dict, "
@@ -460,7 +476,7 @@ def maskrcnn(
     )
     if state is not None:
         _load_state(module, state, source)
-    return TorchvisionProposer(
+    proposer = TorchvisionProposer(
         module,
         coco_categories,
         classes=classes,
@@ -471,6 +487,11 @@ def maskrcnn(
         arch_kwargs=kwargs,
         meta={"weights": str(weights) if not isinstance(weights, Mapping) else "state dict"},
     )
+    if spec_arg is not None:  # rebuildable from the weights name or file
+        from ._source import remember_source
+
+        remember_source(proposer, "maskrcnn", spec_arg, device, kwargs=dict(kwargs))
+    return proposer
 
 
 # -------------------------------------------------------- labelkit checkpoints
@@ -550,7 +571,7 @@ def load(
             raise ModelError(f"the weights in {source} do not fit: {str(exc)[:400]}") from None
     else:
         _load_state(module, state, source)
-    return TorchvisionProposer(
+    proposer = TorchvisionProposer(
         module,
         [None] + names,
         classes=classes,
@@ -561,6 +582,11 @@ def load(
         arch_kwargs=arch_kwargs,
         meta=ckpt.get("meta") or {},
     )
+    if not isinstance(path, Mapping):  # rebuildable from the file
+        from ._source import remember_source
+
+        remember_source(proposer, "checkpoint", str(Path(path).expanduser().resolve()), device)
+    return proposer
 
 
 def save_checkpoint(
@@ -572,6 +598,7 @@ def save_checkpoint(
     arch: str | None = None,
     arch_kwargs: Mapping[str, Any] | None = None,
     half: bool = False,
+    root: str | os.PathLike | None = None,
 ) -> Path:
     """Save a proposer (or a bare torchvision module) as a labelkit checkpoint.
 
@@ -580,18 +607,32 @@ def save_checkpoint(
             from it; all of the model's classes are saved, even if the proposer
             restricts its output) or an ``nn.Module`` (then ``classes`` and ``arch``
             are required).
-        path: the file to write (written to a temporary file, then renamed).
+        path: the file to write (written to a temporary file, then renamed). Its
+            folder must exist (it is not created: a mistyped folder fails here, not
+            silently elsewhere), and the path must not be a folder.
         meta: free-form metadata (JSON-like values only: str, numbers, lists, dicts).
         classes: class names without background (model label ``i + 1`` is
             ``classes[i]``).
         arch: ``"compact"`` or ``"maskrcnn_resnet50_fpn_v2"``.
         arch_kwargs: builder arguments to record.
         half: store floating-point tensors as float16 (half the size; cast back on load).
+        root: a checkpoint folder; ``path`` is then relative to it and must stay
+            inside it (``../x.pt``, absolute paths and symlinks out are refused).
 
     Returns:
         the path written.
+
+    Raises:
+        OutputPathError: the folder of ``path`` is missing or not writable, or
+            ``path`` is a folder (checked before anything is written).
+        UnsafePathError: with ``root``, ``path`` would leave it.
+        ModelError: ``model`` is not something that can be saved.
     """
     import torch
+
+    from ..io.paths import check_output_path
+
+    path = check_output_path(path, what="checkpoint", kind="file", root=root)
 
     if isinstance(model, TorchvisionProposer):
         module = model.module
@@ -625,8 +666,6 @@ def save_checkpoint(
         "state_dict": state,
         "meta": meta,
     }
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(ckpt, tmp)
     os.replace(tmp, path)
@@ -655,4 +694,8 @@ def sample(device: str = "auto", min_confidence: float = 0.05, mask_threshold: f
             "script in the labelkit source tree (sample_data/); set LABELKIT_SAMPLE_DATA to the "
             "folder holding models/sample_maskrcnn.pt if it lives elsewhere"
         )
-    return load(path, device=device, min_confidence=min_confidence, mask_threshold=mask_threshold)
+    model = load(path, device=device, min_confidence=min_confidence, mask_threshold=mask_threshold)
+    from ._source import remember_source
+
+    remember_source(model, "sample", None, device)
+    return model

@@ -4,6 +4,8 @@
 * :mod:`.image` - :func:`propose` over image samples (the ``lk.propose`` entry point;
   video collections are handed to :mod:`.video`);
 * :mod:`.video` - :func:`propose_video`, frame by frame.
+* :mod:`.ray_engine` - ``propose(..., engine="ray")``: decoding in Ray tasks, inference
+  in an actor pool of model replicas, writes from the driver (Ray is imported only then).
 
 May import: :mod:`labelkit.errors`, ``_summary``, :mod:`labelkit.geometry`,
 :mod:`labelkit.media`, :mod:`labelkit.store`, :mod:`labelkit.io`, :mod:`labelkit.models`.

@@ -14,11 +14,14 @@ The pipeline (one call of :func:`propose`):
 
 An image that cannot be read is skipped, its reason stored in the sample field
 ``propose_error`` and in the summary; the run goes on.
+
+With ``engine="ray"`` steps 2-3 run on Ray instead (decoding in Ray tasks,
+inference in an actor pool of model replicas, see :mod:`labelkit.propose.ray_engine`);
+steps 1 and 4 stay on the driver, so the guarantees are the same.
 """
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import time
@@ -27,8 +30,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .._summary import LinesSummary
-from ..errors import SchemaError
+from .._summary import LinesSummary, escape
+from ..errors import EngineError, SchemaError
 from ._engine import _PHASES, ERROR_FIELD, _check_model, _describe, _read, detail_lines, run_batch
 
 logger = logging.getLogger("labelkit")
@@ -57,7 +60,14 @@ class ProposeSummary(LinesSummary):
         decode_cpu_seconds: total decoding time in the worker threads (mostly
             overlapped with the model).
         batch_size: images per model call.
-        num_workers: decoding threads.
+        num_workers: decoding threads (``engine="ray"``: model replicas).
+        engine: ``"local"`` or ``"ray"``.
+        worker_timings: ``engine="ray"`` only: the workers' seconds per phase
+            (``decode``, ``model``, ``postprocess``, ``encode``), summed over all
+            workers (they overlap in time). ``timings`` then splits the driver's
+            wait for results into decode/model/postprocess in these proportions.
+        ray: ``engine="ray"`` only: the layout (replicas, CPUs and GPUs each, the
+            cluster's resources).
     """
 
     field: str
@@ -74,6 +84,9 @@ class ProposeSummary(LinesSummary):
     decode_cpu_seconds: float = 0.0
     batch_size: int = 0
     num_workers: int = 0
+    engine: str = "local"
+    worker_timings: dict[str, float] = field(default_factory=dict)
+    ray: dict = field(default_factory=dict)
 
     @property
     def skipped(self) -> int:
@@ -99,10 +112,12 @@ class ProposeSummary(LinesSummary):
             f"  skipped: {self.skipped_reviewed} reviewed, {self.skipped_existing} already proposed; "
             f"failed: {len(self.failed)}",
         ]
+        if self.engine != "local":
+            lines.append(f"  engine: {self.engine}, {self.num_workers} worker(s)")
         return lines + detail_lines(self.per_class, self.timings, self.seconds, self.failed)
 
     def _repr_html_(self) -> str:
-        head = html.escape(self._lines()[0])
+        head = escape(self._lines()[0])
         rows = [
             ("images proposed", self.images),
             ("proposals", self.proposals),
@@ -112,13 +127,13 @@ class ProposeSummary(LinesSummary):
             ("images/s", f"{self.images_per_s:.2f}"),
         ]
         rows += [(f"time: {k}", f"{v:.2f} s") for k, v in self.timings.items()]
-        body = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+        body = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in rows)
         classes = "".join(
-            f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>"
+            f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>"
             for k, v in sorted(self.per_class.items(), key=lambda kv: (-kv[1], kv[0]))
         )
         fails = "".join(
-            f"<tr><td><code>{html.escape(p)}</code></td><td>{html.escape(r)}</td></tr>"
+            f"<tr><td><code>{escape(p)}</code></td><td>{escape(r)}</td></tr>"
             for p, r in self.failed.items()
         )
         out = f"<div><b>{head}</b><table>{body}</table>"
@@ -158,6 +173,10 @@ def propose(
     num_workers: int | None = None,
     write_every: int = 128,
     confidence: float | None = None,
+    engine: str = "local",
+    num_gpus_per_worker: float | None = None,
+    num_cpus_per_worker: float | None = None,
+    address: str | None = None,
     **video_options,
 ) -> ProposeSummary:
     """Pre-label a FiftyOne collection with a proposer.
@@ -171,16 +190,30 @@ def propose(
         samples: a ``fo.Dataset``, a view of one, or a dataset name.
         model: a proposer (``lk.models.maskrcnn()``, ``lk.models.sample()``,
             ``lk.models.from_callable(...)``, or any object with ``classes`` and
-            ``predict(images) -> list[fo.Detections]``).
+            ``predict(images) -> list[fo.Detections]``). With ``engine="ray"``
+            also a spec such as ``("sample",)``, ``("maskrcnn", weights)`` or
+            ``("checkpoint", path)`` (:mod:`labelkit.models.spec`), built on the
+            workers only.
         field: the ``fo.Detections`` field to write proposals to.
         min_confidence: drop proposals scoring below this.
         batch_size: images per model call (default: the proposer's
             ``batch_size``, else 4).
         overwrite: also redo unreviewed samples that already have proposals.
         progress: show a progress bar (``tqdm.auto``: a widget in notebooks).
-        num_workers: image-decoding threads (default: CPU count, at most 8).
+        num_workers: image-decoding threads (default: CPU count, at most 8);
+            with ``engine="ray"``: model replicas (default: one per GPU, else
+            one per two CPUs of the cluster).
         write_every: samples per bulk database write.
         confidence: alias of ``min_confidence``.
+        engine: ``"local"`` (this process: decoding threads + the model) or
+            ``"ray"`` (decoding in Ray tasks, inference in ``num_workers`` actors,
+            writes from this process; see :mod:`labelkit.propose.ray_engine`).
+        num_gpus_per_worker: ``engine="ray"``: GPUs each replica reserves (default:
+            1 when the cluster has GPUs, else 0; fractions share a GPU).
+        num_cpus_per_worker: ``engine="ray"``: CPUs each replica reserves, also its
+            torch threads (default 1, less on a small local machine).
+        address: ``engine="ray"``: the cluster (``"ray://head:10001"``, ``"auto"``);
+            default ``RAY_ADDRESS``, else the running Ray, else a new local one.
         **video_options: for video collections only, passed to
             :func:`labelkit.propose.video.propose_video` (``every``, ``frames``).
 
@@ -190,6 +223,10 @@ def propose(
 
     Returns:
         a :class:`ProposeSummary` (counts, failures, per-class counts, timings).
+
+    Raises:
+        EngineError: a bad ``engine`` / ``num_workers`` / ``num_gpus_per_worker`` /
+            ``address`` (checked before anything is read or written).
 
     Each written ``fo.Detection`` has ``label``, ``confidence``, relative
     ``bounding_box``, ``mask`` (cropped to the box) and ``review=None``.
@@ -206,13 +243,28 @@ def propose(
     t_start = time.perf_counter()
     if confidence is not None:
         min_confidence = confidence
-    _check_model(model)
+    from .ray_engine import check_options
+
+    check_options(engine, num_workers, num_gpus_per_worker, num_cpus_per_worker, address)
+    is_spec = engine == "ray" and isinstance(model, (tuple, list))
+    if not is_spec:
+        _check_model(model)
+    payload = None
+    if engine == "ray":  # a malformed spec or an unpicklable proposer fails here, before any write
+        from .ray_engine import proposer_payload
+
+        payload = proposer_payload(model)
     if write_every < 1:
         raise ValueError(f"write_every must be >= 1, got {write_every}")
     from ..store.dataset import is_video_collection
     from .video import propose_video
 
     if is_video_collection(samples):  # frame by frame: labelkit.propose.video
+        if engine != "local":
+            raise EngineError(
+                f"engine={engine!r} proposes image collections; this one holds videos: "
+                "use engine='local' (frame by frame)"
+            )
         return propose_video(
             samples, model, field=field, min_confidence=min_confidence, batch_size=batch_size,
             overwrite=overwrite, progress=progress, write_every=write_every, **video_options,
@@ -226,11 +278,14 @@ def propose(
         )
     store = ReviewStore.for_proposals(samples, field)
     coll, dataset = store.samples, store.dataset
-    batch_size = int(batch_size or getattr(model, "batch_size", None) or 4)
+    default_bs = (model[-1].get("batch_size") if model and isinstance(model[-1], dict) else None) if is_spec \
+        else getattr(model, "batch_size", None)
+    batch_size = int(batch_size or default_bs or 4)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     workers = int(num_workers or min(8, os.cpu_count() or 1))
-    summary = ProposeSummary(field=field, model=_describe(model), batch_size=batch_size, num_workers=workers)
+    desc = f"spec {tuple(model)!r}" if is_spec else _describe(model)
+    summary = ProposeSummary(field=field, model=desc, batch_size=batch_size, num_workers=workers, engine=engine)
     timings = summary.timings
     per_class: Counter = Counter()
 
@@ -280,6 +335,12 @@ def propose(
         errors.clear()
         timings["write"] += time.perf_counter() - t0
 
+    if engine == "ray":  # decode + model on Ray; selection and writes stay here
+        _ray_loop(todo, payload, summary, pending, errors, flush, progress=progress, field=field,
+                  min_confidence=min_confidence, batch_size=batch_size, write_every=write_every,
+                  num_workers=num_workers, num_gpus_per_worker=num_gpus_per_worker,
+                  num_cpus_per_worker=num_cpus_per_worker, address=address)
+        return _finish(summary, per_class, t_start)
     bar = tqdm(total=len(todo), disable=not progress, unit="img", desc=f"propose -> {field}", leave=True)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labelkit-decode")
     queue: deque = deque()
@@ -330,7 +391,77 @@ def propose(
                 flush()
             except Exception:  # noqa: BLE001
                 logger.exception("labelkit: could not save the last proposals after an error")
+    return _finish(summary, per_class, t_start)
+
+
+def _finish(summary: ProposeSummary, per_class: Counter, t_start: float) -> ProposeSummary:
+    timings = summary.timings
     summary.per_class = dict(per_class)
     summary.seconds = time.perf_counter() - t_start
     timings["other"] = max(0.0, summary.seconds - sum(v for k, v in timings.items() if k != "other"))
     return summary
+
+
+def _ray_loop(todo, payload: tuple, summary: ProposeSummary, pending: dict, errors: dict, flush, *, progress: bool,
+              field: str, min_confidence: float, batch_size: int, write_every: int, num_workers,
+              num_gpus_per_worker, num_cpus_per_worker, address) -> None:
+    """The middle of :func:`propose` on Ray (:mod:`.ray_engine`): results come back
+    as documents, are decoded here and written through ``flush`` like the local
+    path's. The driver's wait for results is split into decode/model/postprocess
+    in the proportions of the workers' own times; decoding the documents counts
+    as postprocess."""
+    from tqdm.auto import tqdm
+
+    from . import ray_engine
+
+    if not todo:
+        return
+    layout = ray_engine.plan(num_workers, num_gpus_per_worker, num_cpus_per_worker, address)
+    summary.num_workers = layout.num_workers
+    summary.ray = {"num_workers": layout.num_workers, "num_gpus_per_worker": layout.num_gpus_per_worker,
+                   "num_cpus_per_worker": layout.num_cpus_per_worker, "cluster": layout.cluster,
+                   "started_ray": layout.started_ray}
+    worker = summary.worker_timings = dict.fromkeys(ray_engine._WORKER_PHASES, 0.0)
+    timings = summary.timings
+    bar = tqdm(total=len(todo), disable=not progress, unit="img", desc=f"propose -> {field}", leave=True)
+    wait = 0.0
+    ok = False
+    try:
+        results = ray_engine.iter_results(todo, payload, layout, min_confidence=min_confidence,
+                                          batch_size=batch_size, worker_timings=worker)
+        while True:
+            t0 = time.perf_counter()
+            chunk = next(results, None)
+            wait += time.perf_counter() - t0
+            if chunk is None:
+                break
+            t0 = time.perf_counter()
+            for r in chunk:
+                if r.doc is None:
+                    summary.failed[r.path] = r.reason
+                    errors[r.sample_id] = r.reason
+                    logger.warning("labelkit: propose skipped '%s': %s", r.path, r.reason)
+                else:
+                    pending[r.sample_id] = ray_engine.decode_detections(r.doc)
+            timings["postprocess"] += time.perf_counter() - t0
+            bar.update(len(chunk))
+            if len(pending) + len(errors) >= write_every:
+                flush()
+        ok = True
+    finally:
+        bar.close()
+        if ok:
+            flush()
+        else:  # keep what is done; the original error is the one to report
+            try:
+                flush()
+            except Exception:  # noqa: BLE001
+                logger.exception("labelkit: could not save the last proposals after an error")
+        summary.decode_cpu_seconds = worker["decode"]
+        busy = sum(worker.values())
+        if busy > 0:
+            timings["decode"] += wait * worker["decode"] / busy
+            timings["model"] += wait * worker["model"] / busy
+            timings["postprocess"] += wait * (worker["postprocess"] + worker["encode"]) / busy
+        else:
+            timings["model"] += wait
