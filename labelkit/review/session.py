@@ -1011,18 +1011,7 @@ class ReviewSession:
                 over; nothing is written, the session stays on the sample.
         """
         self._require_image("submit")
-        reviews, final = self._decisions(final_submit=True)
-        try:
-            self.store.save_review(self.sample_id, reviews, final, status="done",
-                                   reviewed_by=self.annotator, **self._team_write(True))
-        except ClaimLostError:
-            self._claim_lost()
-            raise
-        if self.claims is not None:
-            self.claims.finished(self.sample_id)
-        self._mark_saved("done")
-        self._emit("saved", "done")
-        return self._advance()
+        return self._finish("done")
 
     def skip(self) -> int:
         """Mark the current sample "skipped" (decisions so far kept as a draft, pending
@@ -1046,17 +1035,22 @@ class ReviewSession:
             self._mark_saved("skipped")
             self._emit("saved", "skipped")
             return self._advance()
-        reviews, final = self._decisions(final_submit=False)
+        return self._finish("skipped")
+
+    def _finish(self, status: str) -> int:
+        """Write the sample's decisions with ``status`` ("done": pending proposals become
+        rejected; "skipped": they stay pending), release its claim, move on."""
+        reviews, final = self._decisions(final_submit=status == "done")
         try:
-            self.store.save_review(self.sample_id, reviews, final, status="skipped",
+            self.store.save_review(self.sample_id, reviews, final, status=status,
                                    reviewed_by=self.annotator, **self._team_write(True))
         except ClaimLostError:
             self._claim_lost()
             raise
         if self.claims is not None:
             self.claims.finished(self.sample_id)
-        self._mark_saved("skipped")
-        self._emit("saved", "skipped")
+        self._mark_saved(status)
+        self._emit("saved", status)
         return self._advance()
 
     def _advance(self) -> int:

@@ -165,14 +165,7 @@ class ReviewStore:
         schema = ds.get_field_schema()
         if not self._check_detections_field(proposals, schema):
             ds.add_sample_field(proposals, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
-        for name, ftype in (
-            ("review_status", fo.StringField),
-            ("reviewed_by", fo.StringField),
-            ("reviewed_at", fo.DateTimeField),
-            ("review_decision_id", fo.StringField),
-        ):
-            if name not in schema:
-                ds.add_sample_field(name, ftype)
+        self._declare_status_fields(schema)
         self._declare_attrs()
         return self
 
@@ -242,6 +235,12 @@ class ReviewStore:
         schema = ds.get_field_schema()
         if not self._check_detections_field(self.labels, schema):
             ds.add_sample_field(self.labels, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
+        self._declare_status_fields(schema)
+        self._declare_attrs()
+
+    def _declare_status_fields(self, schema: Mapping) -> None:
+        """Declare the sample-level review fields that ``schema`` lacks."""
+        fo = _fo()
         for name, ftype in (
             ("review_status", fo.StringField),
             ("reviewed_by", fo.StringField),
@@ -249,8 +248,7 @@ class ReviewStore:
             ("review_decision_id", fo.StringField),
         ):
             if name not in schema:
-                ds.add_sample_field(name, ftype)
-        self._declare_attrs()
+                self.dataset.add_sample_field(name, ftype)
 
     def _declare_attrs(self) -> None:
         fo = _fo()
