@@ -231,6 +231,21 @@ def bench_scenario(fo, label, width, height, n_props, n_samples, size, reps, str
         for k in ("decode_ms", "image_render_ms", "image_encode_ms", "overlay_render_ms", "overlay_encode_ms"):
             parts.setdefault(k, []).append(lab.timings[k])
 
+    # next image when the session had time to read it ahead (a reviewer looks at the
+    # current one meanwhile): wait for the background read, then time the move
+    ahead = []
+    s.goto(0)
+    for _ in range(reps):
+        nxt = (s.index + 1) % n_samples
+        if nxt == 0:
+            s.goto(0)
+            continue
+        if s._ahead is not None:
+            s._ahead[1].result()
+        t0 = time.perf_counter()
+        s.goto(nxt)
+        ahead.append((time.perf_counter() - t0) * 1e3)
+
     # brush strokes on the selected (largest) instance, at the fitted view
     s.goto(0)
     k = max(s.instances, key=lambda i: i.area).k
@@ -286,6 +301,7 @@ def bench_scenario(fo, label, width, height, n_props, n_samples, size, reps, str
         "image": f"{width}x{height}",
         "proposals": n_props,
         "show_ms": _median(show),
+        "show_ahead_ms": _median(ahead),
         "show_cpu_ms": _median(show_cpu),
         "show_widget_ms": _median(widget),
         "show_widget_cpu_ms": _median(widget_cpu),
@@ -404,6 +420,10 @@ def _report_scenario(r: dict, show_target: float, stroke_target: float | None) -
     print(
         f"show, end to end (session.goto: + FiftyOne read of the sample): {r['show_ms']:.1f} / "
         f"{r['show_cpu_ms']:.1f} ms{verdict(r['show_ms'], show_target)}; {r['show_bytes'] / 1024:.0f} KiB sent"
+    )
+    print(
+        f"show, end to end when read ahead (the next sample prepared in the background while the "
+        f"current one is reviewed): {r['show_ahead_ms']:.1f} ms  (vs {r['show_ms']:.1f} without time to read ahead)"
     )
     print(
         f"  naive (full-res read + put_image_data + one per mask): {r['naive_show_ms']:.1f} / "

@@ -694,9 +694,11 @@ class ReviewSession:
 
     # -------------------------------------------------------------- navigation
     def _open(self, index: int) -> None:
+        prefetched, image = self._take_ahead(self._ids[index])
         try:
             if isinstance(self.store, ReviewStore):  # read ahead: what an outage can go on with
-                record = self.store.load(self._ids[index], ahead=self._ids[index + 1 : index + 1 + PREFETCH])
+                record = self.store.load(self._ids[index], ahead=self._ids[index + 1 : index + 1 + PREFETCH],
+                                         prefetched=prefetched)
             else:
                 record = self.store.load(self._ids[index])
         except ImageReadError as exc:  # no size in the metadata and the file cannot tell it
@@ -709,7 +711,8 @@ class ReviewSession:
         self._index = index
         self._record = record
         self._statuses[index] = record.review_status
-        self._image = None
+        # the image decoded ahead belongs to the prefetched record only
+        self._image = image if prefetched is not None and record is prefetched[1] else None
         self._image_checked = False
         self._opened_at = _time.monotonic()
         self._instances = self._build(record)
@@ -719,29 +722,60 @@ class ReviewSession:
         self._redo.clear()
         self._selected = None
         self._db_event()
-        self._prepare_next(index)
+        self._start_ahead(index + 1)
 
-    def _prepare_next(self, index: int) -> None:
-        """Compute the segmenter's embedding of the next sample's image in the background
-        (segmenters with an image embedding, e.g. SAM), so its first click is fast."""
-        if not getattr(self.segmenter, "uses_embedding", False) or index + 1 >= len(self._ids):
+    # ---------------------------------------------------------------- prefetch
+    def _start_ahead(self, index: int) -> None:
+        """Prepare sample ``index`` in the background while the current one is reviewed:
+        its record (proposals, labels, masks) with a version stamp, its decoded image,
+        and the segmenter's embedding of it (SAM). :meth:`_open` uses them when the
+        sample is opened next and its stamp still matches the database (nothing wrote
+        to it meanwhile); a jump elsewhere leaves them unused."""
+        if not isinstance(self.store, ReviewStore) or index >= len(self._ids) or self.store.offline:
+            self._ahead = None  # offline: the store's read-ahead cache serves instead
             return
-        import threading
+        sid = self._ids[index]
+        if getattr(self, "_ahead", None) is not None and self._ahead[0] == sid:
+            return
+        if getattr(self, "_ahead_pool", None) is None:
+            from concurrent.futures import ThreadPoolExecutor
 
+            self._ahead_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelkit-prefetch")
+            _weakref.finalize(self, self._ahead_pool.shutdown, wait=False, cancel_futures=True)
+        if getattr(self, "_ahead", None) is not None:
+            self._ahead[1].cancel()  # not started yet: not needed any more
+        self._ahead = (sid, self._ahead_pool.submit(self._read_ahead, sid))
+
+    def _read_ahead(self, sid: str):
         from ..media.image import read_image
 
+        stamp, record = self.store.read(sid)
+        image = None
         try:
-            path = self.store.filepath(self._ids[index + 1])
-        except Exception:  # noqa: BLE001 - a prefetch never breaks the review
-            return
-
-        def work() -> None:
+            image = read_image(record.filepath)
+            if image.shape[:2] != (record.height, record.width):
+                image = None  # image() reports the mismatch when the sample is opened
+        except Exception:  # noqa: BLE001 - a missing image is reported when it is opened
+            image = None
+        if image is not None and getattr(self.segmenter, "uses_embedding", False):
             try:
-                self.segmenter.prepare(read_image(path))
-            except Exception:  # noqa: BLE001 - the click will compute (or report) it
-                logger.debug("embedding prefetch of %s failed", path, exc_info=True)
+                self.segmenter.prepare(image)
+            except Exception:  # noqa: BLE001 - the first click computes (or reports) it
+                logger.debug("embedding prefetch of %s failed", record.filepath, exc_info=True)
+        return stamp, record, image
 
-        threading.Thread(target=work, name="labelkit-embedding-prefetch", daemon=True).start()
+    def _take_ahead(self, sid: str):
+        """``((stamp, record), image)`` prepared for ``sid``, or ``(None, None)``."""
+        ahead, self._ahead = getattr(self, "_ahead", None), None
+        if ahead is None or ahead[0] != sid:
+            return None, None
+        if isinstance(self.store, ReviewStore) and self.store.offline and not ahead[1].done():
+            return None, None  # a read stuck on an unreachable server: don't wait for it
+        try:
+            stamp, record, image = ahead[1].result(timeout=10)
+        except Exception:  # noqa: BLE001 - a failed or slow read ahead: read it now
+            return None, None
+        return (stamp, record), image
 
     def _build(self, record) -> list[Instance]:
         w, h = record.width, record.height

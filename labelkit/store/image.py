@@ -273,10 +273,6 @@ class ReviewStore:
         """Sample ids in the collection's order."""
         return list(self.samples.values("id"))
 
-    def filepath(self, sample_id: str) -> str:
-        """The media path of one sample (a read; nothing is written)."""
-        return self.samples.select(sample_id).values("filepath")[0]
-
     def statuses(self) -> list[str | None]:
         """``review_status`` of every sample, in the collection's order."""
         return list(self.samples.values("review_status"))
@@ -289,8 +285,25 @@ class ReviewStore:
                 return i
         return None
 
-    def load(self, sample_id: str, ahead: Sequence[str] = ()) -> SampleRecord:
+    def stamp(self, sample_id: str) -> tuple:
+        """A cheap version of one sample: FiftyOne's ``last_modified_at`` and labelkit's
+        ``review_decision_id`` (every labelkit decision writes a new one). Equal stamps
+        mean a record read earlier is still what the database holds."""
+        values = self.samples.select(sample_id).values(["last_modified_at", "review_decision_id"])
+        return tuple(v[0] if v else None for v in values)
+
+    def read(self, sample_id: str) -> tuple[tuple, SampleRecord]:
+        """``(stamp, record)`` of one sample, read for later use (e.g. by a background
+        prefetch): a plain read, no cache or outage bookkeeping."""
+        stamp = self.stamp(sample_id)
+        return stamp, self._record(self.dataset[sample_id])
+
+    def load(self, sample_id: str, ahead: Sequence[str] = (), prefetched: tuple | None = None) -> SampleRecord:
         """Read one sample into a detached :class:`SampleRecord`.
+
+        ``prefetched`` is a ``(stamp, record)`` pair from :meth:`read`; the record is
+        used when the sample's :meth:`stamp` still matches (nothing wrote to it since),
+        else the sample is read again.
 
         The record is also kept in a small read-ahead cache, with the records of the
         first of ``ahead`` (the samples the reviewer will open next, in order) read
@@ -310,7 +323,10 @@ class ReviewStore:
             if self._pending:
                 self._replay_journals()
             self._offline_since = None
-            record = self._record(self.dataset[sample_id])
+            if prefetched is not None and prefetched[0] == self.stamp(sample_id):
+                record = prefetched[1]  # read ahead and still current
+            else:
+                record = self._record(self.dataset[sample_id])
             self._cache_put(record)
             self._prefetch(ahead)
         except _connection_errors() as exc:
