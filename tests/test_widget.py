@@ -562,3 +562,169 @@ def test_open_app_launches_in_the_background_and_shows_a_link(labeler, monkeypat
     threads[0].join(5)
     assert launched == [(labeler.session.sample_id, False)]
     assert f"id={labeler.session.sample_id}" in labeler._app_link.value
+
+
+# ---------------------------------------------------------------- layout (#14.3)
+
+
+def _swatches(lab) -> dict[int, tuple[int, int, int]]:
+    """Row number (1-based) -> swatch RGB, parsed from the list's style block."""
+    import re
+
+    found = re.findall(r"nth-child\((\d+)\)\{border-left-color:rgb\((\d+),(\d+),(\d+)\)",
+                       lab._list_style.value)
+    return {int(i): (int(r), int(g), int(b)) for i, r, g, b in found}
+
+
+def _row_rules(lab, row: int) -> str:
+    import re
+
+    return " ".join(re.findall(rf"nth-child\({row}\)\{{([^}}]*)\}}", lab._list_style.value))
+
+
+def test_auto_canvas_fills_the_width_with_a_bitmap_of_the_first_sample_aspect(review_ds):
+    from labelkit.widgets import Labeler
+    from labelkit.widgets.labeler import AUTO_CANVAS_WIDTH
+
+    lab = Labeler(review_ds)
+    try:
+        assert (lab.canvas_width, lab.canvas_height) == (AUTO_CANVAS_WIDTH, AUTO_CANVAS_WIDTH * H // W)
+        assert (lab.canvas.width, lab.canvas.height) == (lab.canvas_width, lab.canvas_height)
+        assert (lab.vp.canvas_width, lab.vp.canvas_height) == (lab.canvas_width, lab.canvas_height)
+        lay = lab.canvas.layout
+        assert (lay.width, lay.height) == ("100%", "auto")  # the browser scales, keeping the aspect
+        assert lay.max_width.startswith("calc((100vh") and f"{W / H:.4f}" in lay.max_width
+        assert lab._canvas_box.layout.flex.startswith("1 1")  # takes what the side panel leaves
+    finally:
+        lab.close()
+
+
+def test_fixed_canvas_size_keeps_its_pixels_and_shrinks_on_narrow_pages(labeler):
+    lay = labeler.canvas.layout
+    assert (labeler.canvas.width, labeler.canvas.height) == (640, 480)
+    assert (lay.width, lay.height, lay.max_width) == ("640px", "auto", "100%")
+    assert labeler._canvas_box.layout.flex.startswith("0 1")
+
+
+@pytest.mark.parametrize(("size", "height"), [((1000, 100), 480), ((100, 1000), 768), ((640, 480), 720)])
+def test_auto_canvas_aspect_follows_the_image_within_limits(fo, dataset_name, tmp_path, size, height):
+    from labelkit.widgets import Labeler
+
+    w, h = size
+    p = tmp_path / "img.png"
+    Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(p)
+    ds = fo.Dataset(dataset_name)
+    ds.add_sample(fo.Sample(filepath=str(p), metadata=fo.ImageMetadata(width=w, height=h)))
+    lab = Labeler(ds, proposals="predictions", labels="ground_truth", classes=["a"])
+    try:
+        assert (lab.canvas_width, lab.canvas_height) == (960, height)
+        # the whole image is visible in the fitted view, centred
+        x0, y0, x1, y1 = lab.vp.visible_box()
+        assert x0 <= 0 and y0 <= 0 and x1 >= w and y1 >= h
+    finally:
+        lab.close()
+
+
+def test_a_click_on_a_mask_selects_it_on_the_auto_canvas(review_ds):
+    from labelkit.widgets import Labeler
+
+    lab = Labeler(review_ds)
+    try:
+        click(lab, 90, 90)  # the ball, on top of the mug
+        assert lab.session.selected == _ks(lab, "ball")[0]
+        click(lab, 150, 60)  # inside the mug, outside the ball
+        assert lab.session.selected == _ks(lab, "mug")[0]
+        click(lab, 300, 20)  # no mask there
+        assert lab.session.selected is None
+    finally:
+        lab.close()
+
+
+def test_list_swatches_have_the_colours_of_the_masks(labeler):
+    overlay = labeler.render_overlay_array()
+    rows = _swatches(labeler)
+    inside = {"mug": (150, 60), "ball": (90, 90), "book": (250, 190)}
+    assert sorted(rows) == [1, 2, 3]
+    for row, inst in enumerate(labeler.session.instances, start=1):
+        cx, cy = labeler.vp.to_canvas(*inside[inst.label])
+        px = overlay[int(cy), int(cx)]
+        assert px[3] > 0, f"{inst.label} is not drawn at {inside[inst.label]}"
+        assert tuple(int(v) for v in px[:3]) == rows[row], inst.label
+    assert len(set(rows.values())) == 3  # one colour per instance
+
+
+def test_rejected_row_is_grey_and_struck_through_like_its_hatched_mask(labeler):
+    from labelkit.widgets.render import REJECTED_RGB
+
+    k = _ks(labeler, "mug")[0]
+    labeler.session.reject(k)
+    row = [i.k for i in labeler.session.instances].index(k) + 1
+    assert _swatches(labeler)[row] == REJECTED_RGB
+    assert "line-through" in _row_rules(labeler, row)
+    accepted = _ks(labeler, "ball")[0]
+    labeler.session.accept(accepted)
+    assert "color:#1b5e20" in _row_rules(labeler, [i.k for i in labeler.session.instances].index(accepted) + 1)
+
+
+def test_selected_row_is_highlighted_only_while_selected(labeler):
+    ks = [i.k for i in labeler.session.instances]
+    assert "font-weight:bold" not in labeler._list_style.value
+    k = _ks(labeler, "ball")[0]
+    labeler.session.select(k)
+    assert labeler._list.value == k
+    bold = [row for row in range(1, len(ks) + 1) if "font-weight:bold" in _row_rules(labeler, row)]
+    assert bold == [ks.index(k) + 1]
+    labeler.session.select(None)
+    assert "font-weight:bold" not in labeler._list_style.value
+
+
+def test_list_style_is_scoped_to_its_own_list(review_ds, labeler):
+    from labelkit.widgets import Labeler
+
+    other = Labeler(review_ds, canvas_size=(320, 240))
+    try:
+        assert labeler._list_class != other._list_class
+        assert labeler._list_class in labeler._list._dom_classes
+        assert f".{labeler._list_class} " in labeler._list_style.value
+        assert other._list_class not in labeler._list_style.value
+    finally:
+        other.close()
+
+
+def test_controls_are_grouped_review_tools_class_instances(labeler):
+    sections = labeler._sections
+    assert list(sections) == ["review", "tools", "class", "instances"]
+
+    def holds(box, widget):
+        return widget is box or any(holds(c, widget) for c in getattr(box, "children", ()))
+
+    assert all(holds(sections["review"], w) for w in (labeler._accept_btn, labeler._reject_btn,
+                                                        labeler._accept_all_btn, labeler._conf))
+    assert holds(sections["tools"], labeler._tools) and holds(sections["tools"], labeler._radius)
+    assert holds(sections["class"], labeler._class) and holds(sections["class"], labeler._add_class_btn)
+    assert holds(sections["instances"], labeler._list)
+    assert all(holds(labeler._side, s) for s in sections.values())
+    groups = labeler._header.children
+    assert any(holds(g, labeler._prev_btn) and holds(g, labeler._next_btn) for g in groups)
+    assert any(holds(g, labeler._undo_btn) and holds(g, labeler._redo_btn) for g in groups)
+
+
+def test_video_labeler_has_one_toolbar_with_the_frame_controls(dataset_name):
+    import labelkit as lk
+    from labelkit import video as lkv
+
+    ds = lkv.load_sample_video(name=dataset_name)
+    lab = lk.Labeler(ds, proposals="frames.predictions", labels="frames.labels", classes=["ball"])
+    try:
+        def holds(box, widget):
+            return widget is box or any(holds(c, widget) for c in getattr(box, "children", ()))
+
+        bar = lab._header
+        for w in (lab._play, lab._frame, lab._prev_btn, lab._next_btn, lab._prev_key_btn,
+                  lab._next_key_btn, lab._mark_btn, lab._submit_btn, lab._interp_btn, lab._undo_btn):
+            assert holds(bar, w), w.description if hasattr(w, "description") else w
+        assert lab.children[0] is bar and list(lab._video_bar.children) == [lab._frame_info]
+        assert holds(lab._sections["instances"], lab._track)  # the track goes with the list
+        assert lab.canvas.layout.width == "100%"
+    finally:
+        lab.close()

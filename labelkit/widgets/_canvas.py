@@ -43,9 +43,24 @@ class CanvasMixin:
                 yield
         finally:
             self._hold_depth = 0
+        if self._raster_dirty:  # after the flush: the marker follows the pixels
+            self._bump_render_marker()
+
+    #: raster renders (image or overlay layer) flushed so far; the canvas carries the
+    #: CSS class ``labelkit-render-<n>`` so a page (bench/browser.py) sees each one
+    render_count = 0
+
+    _raster_dirty = False
+
+    def _bump_render_marker(self) -> None:
+        self._raster_dirty = False
+        self.render_count += 1
+        keep = tuple(c for c in self.canvas._dom_classes if not c.startswith("labelkit-render-"))
+        self.canvas._dom_classes = (*keep, f"labelkit-render-{self.render_count}")
 
     def _render_image(self) -> None:
         t0 = time.perf_counter()
+        self._raster_dirty = True
         layer = self.canvas[0]
         try:
             view = self._src.view(self.vp)
@@ -79,6 +94,7 @@ class CanvasMixin:
 
     def _render_overlay(self) -> None:
         t0 = time.perf_counter()
+        self._raster_dirty = True
         index, lut, _ = self._overlay.index_map(self.session.instances, self.vp, self.overlay_style())
         t1 = time.perf_counter()
         self._overlay_bytes = R.encode_overlay(index, lut)
@@ -101,6 +117,7 @@ class CanvasMixin:
 
     def _resend(self) -> None:
         """A browser view (re)connected: send the cached layers again."""
+        self._raster_dirty = True
         with self._held():
             if self._image_bytes is not None:
                 self.canvas[0].clear()
@@ -334,11 +351,24 @@ class CanvasMixin:
         self.set_status(f"new instance {k} ({self.current_class}) from a box")
 
     def _refine_click(self, cx: float, cy: float) -> None:
-        k = self._selected_or_hint("refine")
-        if k is None:
-            return
         x, y = self._image_point(cx, cy)
         if not self.vp.contains_image_point(x, y):
+            return
+        k = self.session.selected
+        if k is None:
+            if not self.refine_positive:
+                self.set_status("a negative click needs a selected instance (Tab selects one)", error=True)
+                return
+            # a click on an object with no instance: the segmenter makes one
+            label = self.current_class
+            if label is None:
+                self.set_status("pick a class first (1-9 or the class picker)", error=True)
+                return
+            self.set_status("segmenting…")
+            k = self.session.add_from_clicks([(x, y)], label)
+            self._refine = {"k": k, "pos": [(x, y)], "neg": []}
+            self._render_interaction()
+            self.set_status(f"new {label} from a click ({self.session.instances[k].tool})")
             return
         if self._refine["k"] != k:
             self._refine = {"k": k, "pos": [], "neg": []}
@@ -356,6 +386,7 @@ class CanvasMixin:
     def handle_key(self, key: str, shift: bool = False, ctrl: bool = False, meta: bool = False) -> None:
         """A key press on the focused canvas (ipycanvas ``on_key_down``)."""
         s = self.session
+        self.keys_received = True
         mod = ctrl or meta
         low = key.lower() if len(key) == 1 else key
         if mod:

@@ -20,7 +20,11 @@ instance, selection and threshold events. Edits always happen at full resolution
 in the session: canvas points are mapped to image pixels by
 :class:`~labelkit.widgets.viewport.Viewport`.
 
-Keyboard (click the image first so the canvas has the focus)::
+Keyboard (click the image first so the canvas has the focus; until a key arrives the
+status line says so). Notebook 7 takes letter keys, Enter and Escape for its own
+command-mode shortcuts before the canvas sees them (``a`` adds a cell, ``x`` cuts
+one): there the status line says to use the buttons, or JupyterLab, which lets the
+focused canvas have every key::
 
     a            accept the selected proposal
     Shift+A      accept all pending proposals at or above the confidence slider
@@ -51,6 +55,7 @@ background (negative). The wheel zooms around the pointer.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -61,12 +66,35 @@ import ipywidgets as W
 import numpy as np
 from ipycanvas import MultiCanvas
 
-from ..errors import LabelkitError
+from .._summary import escape, safe_url
+from ..errors import LabelkitError, ReviewError
 from . import render as R
 from ._canvas import CanvasMixin
 from ._common import KEYMAP_HTML, TOOLS, _guard, logger  # noqa: F401 - re-exported
 from ._controls import ControlsMixin
 from .viewport import Viewport
+
+#: the status hint in Notebook 7, whose shortcuts take letter keys before the canvas does
+NOTEBOOK7_KEYS = (
+    "Notebook 7 keeps letter keys, Enter and Esc for its own shortcuts: review with the "
+    "buttons (Tab and the arrow keys work), or open this notebook in JupyterLab for every key"
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _front_end() -> str | None:
+    """``"notebook7"`` when this kernel was started by a Notebook 7 server (``jupyter
+    notebook``; its ``JPY_PARENT_PID`` process), else None (JupyterLab, unknown)."""
+    pid = os.environ.get("JPY_PARENT_PID")
+    if not pid:
+        return None
+    try:
+        import psutil
+
+        cmd = " ".join(psutil.Process(int(pid)).cmdline())
+    except Exception:  # noqa: BLE001 - no psutil, no such process, no permission
+        return None
+    return "notebook7" if ("jupyter-notebook" in cmd or "-m notebook" in cmd) else None
 
 
 class Labeler(ControlsMixin, CanvasMixin, W.VBox):
@@ -86,12 +114,29 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
         proposals: the ``fo.Detections`` field with model proposals.
         labels: the ``fo.Detections`` field the reviewed labels go to.
         classes: classes for new labels (default: those found in the collection).
-        annotator: name written to ``reviewed_by``.
+        annotator: name written to ``reviewed_by``. Naming an annotator makes this
+            a team review (unless ``claim=False``): the Labeler shows only samples it
+            claims for this annotator, so people in other kernels on the same
+            dataset never get the same image, and a team panel shows the room's
+            counts (see :class:`~labelkit.review.session.ReviewSession`).
         min_confidence: initial position of the confidence slider: proposals below
             it are hidden and not taken by "accept all".
-        canvas_size: ``(width, height)`` of the drawing area in pixels.
-        brush_radius: initial brush radius in *screen* pixels (the stroke's radius
-            in image pixels is this divided by the zoom scale).
+        canvas_size: ``"auto"`` (default): the canvas fills the width the page gives
+            it (and at most the window's height), drawn from a
+            :data:`AUTO_CANVAS_WIDTH`-pixel-wide bitmap with the first sample's aspect
+            ratio, which the browser scales; or ``(width, height)``: a bitmap of that
+            size shown at that size (smaller where the page is narrower).
+            Mouse events arrive in bitmap pixels either way (ipycanvas divides by
+            the CSS scale), which is what the viewport maps to image pixels.
+        brush_radius: initial brush radius in canvas (bitmap) pixels (the stroke's
+            radius in image pixels is this divided by the zoom scale).
+        claim: team review on/off (default: on when ``annotator`` is given).
+        batch_size: samples claimed at a time (team review; default 10).
+        claim_ttl: seconds a claim survives without activity (default 300).
+        segmenter: what the box tool (``x``) and click-to-refine (``g``) use to make
+            masks: ``lk.models.grabcut()`` (default, offline) or
+            ``lk.models.sam("facebook/sam-vit-base")``. A ``g`` click on an object with
+            no instance (nothing selected) creates one of the picked class.
 
     Example:
         >>> labeler = lk.Labeler(ds, proposals="predictions", labels="ground_truth")
@@ -124,14 +169,20 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
         classes: list[str] | None = None,
         annotator: str | None = None,
         min_confidence: float = 0.0,
-        canvas_size: tuple[int, int] = (800, 560),
+        canvas_size: tuple[int, int] | str = "auto",
         brush_radius: int = 10,
+        claim: bool | None = None,
+        batch_size: int | None = None,
+        claim_ttl: float | None = None,
+        segmenter=None,
     ):
         from ..review.session import ReviewSession
 
+        parse_canvas_size(canvas_size)  # a bad size is refused before the review opens
         if isinstance(samples, ReviewSession):
             session = samples
         else:
+            team = (annotator is not None) if claim is None else bool(claim)
             session = ReviewSession(
                 samples,
                 proposals=proposals,
@@ -139,9 +190,14 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
                 classes=classes,
                 annotator=annotator,
                 min_confidence=min_confidence,
+                claim=team,
+                batch_size=batch_size,
+                claim_ttl=claim_ttl,
+                segmenter=segmenter,
             )
         self.session = session
-        self.canvas_width, self.canvas_height = (int(v) for v in canvas_size)
+        self.canvas_width, self.canvas_height = canvas_bitmap_size(canvas_size, session)
+        self.canvas_auto = isinstance(canvas_size, str)
 
         # -- interaction state
         self.tool = "select"
@@ -171,8 +227,7 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
 
         # -- canvas
         self.canvas = MultiCanvas(3, width=self.canvas_width, height=self.canvas_height)
-        self.canvas.layout.width = f"{self.canvas_width}px"
-        self.canvas.layout.height = f"{self.canvas_height}px"
+        self.canvas.layout = canvas_layout(self.canvas_width, self.canvas_height, self.canvas_auto)
         self.canvas.add_class("labelkit-canvas")
         self.canvas.on_mouse_down(self.handle_mouse_down)
         self.canvas.on_mouse_move(self.handle_mouse_move)
@@ -183,8 +238,14 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
         self.canvas.on_client_ready(self._guarded(self._resend))
 
         self._build_controls()
+        # an auto canvas takes what the side panel leaves (a fixed one its own width);
+        # where less than ~520 px would be left, the side panel wraps under the canvas
+        self._canvas_box = W.Box([self.canvas], layout=W.Layout(
+            flex="1 1 520px" if self.canvas_auto else "0 1 auto", min_width="0"))
+        self._body = W.HBox([self._canvas_box, self._side],
+                            layout=W.Layout(flex_flow="row wrap", align_items="flex-start", width="100%"))
         super().__init__(
-            children=[self._header, W.HBox([self.canvas, self._side]), self._status],
+            children=[self._header, self._body, self._status],
             layout=W.Layout(width="100%"),
         )
         self.add_class("labelkit-labeler")
@@ -199,17 +260,21 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
         return lambda *args, **kwargs: wrapped(self, *args, **kwargs)
 
     def set_status(self, text: str, error: bool = False) -> None:
-        """Show a one-line message under the canvas (errors in red)."""
-        import html
-
+        """Show a one-line message under the canvas (errors in red); ``text`` is plain
+        text (escaped here: it often holds file, class or field names)."""
         color = "#b00020" if error else "#333"
-        self._status.value = f'<span style="color:{color}">{html.escape(text)}</span>'
+        self._status.value = f'<span style="color:{color}">{escape(text)}</span>'
         self.status_text = text
         self.status_is_error = error
 
     status_text = ""
 
     status_is_error = False
+
+    #: True once a key press reached the widget: until then the status line tells the
+    #: user to click the image (the canvas gets key events only while it has the focus,
+    #: and some front ends never give it the focus by themselves)
+    keys_received = False
 
     def _on_event(self, event) -> None:
         kind, value = event
@@ -240,8 +305,16 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
                 self._update_list()
             elif kind == "saved":
                 self._update_progress()
-                if value in ("done", "skipped"):
+                if self.session.db_status:  # saved locally: the database is away
+                    self.set_status(self.session.db_status, error=True)
+                elif value in ("done", "skipped"):
                     self.set_status(f"saved sample as {value}")
+            elif kind == "db":
+                # the session's plain-words database line (None: reachable again)
+                if value:
+                    self.set_status(value, error=True)
+                else:
+                    self.set_status("database reachable again: every decision is written")
             elif kind == "classes":
                 self._update_classes()
         except LabelkitError as exc:
@@ -280,7 +353,12 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
         self.timings["show_ms"] = (time.perf_counter() - t0) * 1e3
         self.timings["show_cpu_ms"] = (time.process_time() - c0) * 1e3
         if self._image_error is None:
-            self.set_status(f"sample {s.index + 1} of {len(s)}: {os.path.basename(path)}")
+            hint = "" if self.keys_received else " (click the image so it receives keys)"
+            if _front_end() == "notebook7":  # it keeps letter keys for its own shortcuts
+                hint = f" ({NOTEBOOK7_KEYS})"
+            self.set_status(f"sample {s.index + 1} of {len(s)}: {os.path.basename(path)}{hint}")
+        if s.db_status:  # keep the outage in sight while reviewing offline
+            self.set_status(f"{s.db_status} (now: sample {s.index + 1} of {len(s)})", error=True)
 
     def _read_preview(self, width: int, height: int) -> np.ndarray | None:
         """A reduced copy of the current image at least ``width x height`` pixels, or
@@ -328,8 +406,10 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
             if error:
                 self.set_status(error, error=True)
                 return
+            href = safe_url(url)
             self._app_link.value = (
-                f'<a href="{url}" target="_blank" rel="noopener">open the FiftyOne App ↗</a>'
+                f'<a href="{href}" target="_blank" rel="noopener">open the FiftyOne App ↗</a>'
+                if href else ""
             )
             self.set_status(f"FiftyOne App is running at {url}")
 
@@ -343,3 +423,72 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
             unobserve()
             self._unobserve = None
         super().close()
+
+
+#: Width in pixels of the canvas bitmap with ``canvas_size="auto"``: about what a wide
+#: screen shows at 1:1 (the browser scales it down on narrower pages, which keeps it
+#: sharp), and what every render costs (image and overlay are drawn at this size).
+AUTO_CANVAS_WIDTH = 960
+#: Height range of the auto bitmap, as a fraction of its width (portrait images are
+#: letterboxed into the tallest, panoramas into the flattest).
+_AUTO_ASPECT = (0.5, 0.8)
+#: Vertical room the page keeps for the toolbar and status line when the auto canvas
+#: is limited by the window's height (CSS length).
+_AUTO_CHROME = "170px"
+
+
+def parse_canvas_size(canvas_size: tuple[int, int] | str) -> tuple[int, int] | None:
+    """Check ``canvas_size`` (see :class:`Labeler`): ``(width, height)``, or None for
+    ``"auto"``. Called before the review opens, so a bad value changes nothing.
+
+    Raises:
+        ReviewError: neither ``"auto"`` nor two positive integers, e.g.
+            ``canvas_size must be 'auto' or (width, height) in pixels, got 'big'``.
+    """
+    if isinstance(canvas_size, str):
+        if canvas_size == "auto":
+            return None
+    else:
+        try:
+            w, h = (int(v) for v in canvas_size)
+        except (TypeError, ValueError):
+            pass
+        else:
+            if w > 0 and h > 0:
+                return w, h
+    raise ReviewError(f"canvas_size must be 'auto' or (width, height) in pixels, got {canvas_size!r}")
+
+
+def canvas_bitmap_size(canvas_size: tuple[int, int] | str, session) -> tuple[int, int]:
+    """The canvas bitmap's ``(width, height)`` for ``canvas_size`` (see :class:`Labeler`).
+
+    ``"auto"``: :data:`AUTO_CANVAS_WIDTH` wide, the first sample's aspect ratio
+    (clamped to :data:`_AUTO_ASPECT`); an empty review gets 4:3.
+
+    Raises:
+        ReviewError: a bad ``canvas_size`` (see :func:`parse_canvas_size`).
+    """
+    fixed = parse_canvas_size(canvas_size)
+    if fixed is not None:
+        return fixed
+    try:
+        aspect = float(session.height) / float(session.width) if len(session) else 0.75
+    except Exception:  # noqa: BLE001 - no readable first sample: a neutral shape
+        aspect = 0.75
+    lo, hi = _AUTO_ASPECT
+    aspect = min(max(aspect, lo), hi) if math.isfinite(aspect) and aspect > 0 else 0.75
+    return AUTO_CANVAS_WIDTH, int(round(AUTO_CANVAS_WIDTH * aspect))
+
+
+def canvas_layout(width: int, height: int, auto: bool) -> W.Layout:
+    """CSS size of the canvas: the bitmap is scaled by the browser, never distorted.
+
+    ``auto``: ``width: 100%`` of the space beside the side panel, at most as wide as
+    keeps the whole canvas inside the window's height, ``height: auto`` (the
+    bitmap's aspect). Fixed: the bitmap's size, shrunk to the available width on
+    narrow pages.
+    """
+    if auto:
+        return W.Layout(width="100%", height="auto",
+                        max_width=f"calc((100vh - {_AUTO_CHROME}) * {width / height:.4f})")
+    return W.Layout(width=f"{width}px", height="auto", max_width="100%")

@@ -26,12 +26,12 @@ Keys, in addition to the Labeler's (``←``/``→`` step frames there too)::
 
 from __future__ import annotations
 
-import html
-
 import ipywidgets as W
 
+from .._summary import escape
 from ._common import _STATE_MARK, KEYMAP_HTML, _guard
-from .labeler import Labeler
+from ._controls import _group
+from .labeler import Labeler, parse_canvas_size
 
 VIDEO_KEYMAP_HTML = """
 <div style="font-size:12px;line-height:1.5">
@@ -54,8 +54,9 @@ class VideoLabeler(Labeler):
         classes: classes for new labels (default: those found in the collection).
         annotator: name written to ``reviewed_by``.
         min_confidence: initial position of the confidence slider.
-        canvas_size: ``(width, height)`` of the drawing area in pixels.
-        brush_radius: initial brush radius in screen pixels.
+        canvas_size: ``"auto"`` (fill the page's width) or ``(width, height)`` in
+            pixels, as for :class:`~labelkit.widgets.labeler.Labeler`.
+        brush_radius: initial brush radius in canvas pixels.
         play_interval_ms: milliseconds per frame when playing.
 
     Example:
@@ -83,12 +84,14 @@ class VideoLabeler(Labeler):
         classes: list[str] | None = None,
         annotator: str | None = None,
         min_confidence: float = 0.0,
-        canvas_size: tuple[int, int] = (800, 560),
+        canvas_size: tuple[int, int] | str = "auto",
         brush_radius: int = 10,
         play_interval_ms: int = 250,
+        segmenter=None,
     ):
         from ..review.video import VideoReviewSession
 
+        parse_canvas_size(canvas_size)  # a bad size is refused before the review opens
         if isinstance(samples, VideoReviewSession):
             session = samples
         else:
@@ -99,9 +102,12 @@ class VideoLabeler(Labeler):
                 classes=classes,
                 annotator=annotator,
                 min_confidence=min_confidence,
+                segmenter=segmenter,
             )
         self._play_interval = int(play_interval_ms)
         super().__init__(session, canvas_size=canvas_size, brush_radius=brush_radius)
+        # one bar: the Labeler's toolbar carries the frame controls (see _build_controls);
+        # the frame's keyframe line sits under it
         self.children = (self._header, self._video_bar, *self.children[1:])
         self.add_class("labelkit-video-labeler")
         self._status.add_class("labelkit-status")
@@ -144,15 +150,29 @@ class VideoLabeler(Labeler):
         self._new_track_btn = btn("New track (n)", "give the selected instance a new track id",
                                   self._new_track)
         self._help.children = [W.HTML(KEYMAP_HTML + VIDEO_KEYMAP_HTML)]
-        self._video_bar = W.VBox(
-            [
-                W.HBox([self._play, self._frame, self._prev_key_btn, self._next_key_btn,
-                        self._mark_btn, self._interp_btn, self._video_pick],
-                       layout=W.Layout(align_items="center", flex_flow="row wrap")),
-                W.HBox([self._frame_info, self._track, self._set_track_btn, self._new_track_btn],
-                       layout=W.Layout(align_items="center", flex_flow="row wrap")),
-            ]
+        # one toolbar, in groups that wrap as units: progress | frame navigation
+        # (step, play, slider, keyframe jumps) | keyframe actions | undo/redo | video
+        self._frame.layout.width = "300px"
+        self._frame.style.description_width = "44px"
+        self._header.children = (
+            _group(self._progress, self._progress_label),
+            _group(self._prev_btn, self._play, self._frame, self._next_btn),
+            _group(self._prev_key_btn, self._next_key_btn),
+            _group(self._mark_btn, self._submit_btn, self._skip_btn, self._interp_btn),
+            _group(self._undo_btn, self._redo_btn),
+            _group(self._video_pick),
         )
+        self._header.children[-1].layout.display = self._video_pick.layout.display
+        self._header.add_class("labelkit-video-toolbar")
+        #: the frame's keyframe state, under the toolbar
+        self._video_bar = W.HBox([self._frame_info], layout=W.Layout(margin="0 0 4px 0"))
+        # the selected instance's track belongs with the instance list
+        self._track.style.description_width = "40px"
+        self._track.layout.width = "120px"
+        track_row = W.HBox([self._track, self._set_track_btn, self._new_track_btn],
+                           layout=W.Layout(align_items="center"))
+        inst = self._sections["instances"]
+        inst.children = (*inst.children, track_row)
 
     def _show_sample(self) -> None:
         super()._show_sample()
@@ -199,7 +219,7 @@ class VideoLabeler(Labeler):
         shown = ", ".join(str(k) for k in keys[:20]) + (" …" if len(keys) > 20 else "")
         self._frame_info.value = (
             f"frame <b>{fn}</b> / {n} · {state} · stored: {n_key} keyframe, {n_interp} interpolated "
-            f"label(s) · keyframes: {html.escape(shown) or 'none yet'}"
+            f"label(s) · keyframes: {escape(shown) or 'none yet'}"
         )
         self._prev_key_btn.disabled = not any(k < fn for k in keys)
         self._next_key_btn.disabled = not any(k > fn for k in keys)
@@ -230,8 +250,8 @@ class VideoLabeler(Labeler):
         name = s.filepath.rsplit("/", 1)[-1]
         self._progress_label.value = (
             f"<b>{n} of {total} frames reviewed</b> &nbsp; video {s.video_index + 1}/{len(s.videos)} "
-            f"<code>{html.escape(name)}</code> frame {s.frame_number}/{s.frame_count} "
-            f"({s.review_status or 'not reviewed'})"
+            f"<code>{escape(name)}</code> frame {s.frame_number}/{s.frame_count} "
+            f"({escape(s.review_status or 'not reviewed')})"
         )
 
     def _instance_text(self, inst) -> str:

@@ -204,12 +204,21 @@ def open_notebook(page, server: dict, notebook: str) -> None:
     """Open ``notebook`` (a path under the server's root) in the server's front end
     (JupyterLab or Notebook 7) and wait until its kernel is idle (asked from the
     server, so the same in both front ends)."""
-    _, path = FRONT_ENDS[server.get("app", "jupyterlab")]
-    page.goto(f"{server['url']}/{path}/{notebook}?token={server['token']}", timeout=120_000)
-    page.wait_for_selector(".jp-NotebookPanel", timeout=120_000)
+    app = server.get("app", "jupyterlab")
+    _, path = FRONT_ENDS[app]
+    reset = "reset&" if app == "jupyterlab" else ""  # not the tabs a previous page left open
+    page.goto(f"{server['url']}/{path}/{notebook}?{reset}token={server['token']}", timeout=120_000)
+    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden)", timeout=120_000)
     page.wait_for_timeout(500)
     dismiss(page)  # e.g. a kernel selection dialog, should one appear
-    wait_for(lambda: any(k["execution_state"] == "idle" for k in kernels(server)), 120, "an idle kernel")
+
+    def idle() -> bool:
+        try:
+            return any(k["execution_state"] == "idle" for k in kernels(server))
+        except OSError:  # e.g. a 500 while the kernel is still starting: ask again
+            return False
+
+    wait_for(idle, 120, "an idle kernel")
 
 
 def run_all(page) -> None:
