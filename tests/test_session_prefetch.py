@@ -75,3 +75,21 @@ def test_a_jump_elsewhere_reads_that_sample_and_prepares_the_one_after(ds):
     assert s.sample_id == s._ids[3] and s._ahead is None  # the last sample: nothing after it
     s.goto(1)
     assert s._ahead[0] == s._ids[2]
+
+
+def test_the_labeler_shows_the_next_image_from_the_preview_decoded_ahead(ds):
+    lab = lk.Labeler(ds, canvas_size=(240, 180))
+    try:
+        key, preview = lab._ahead_preview.result(timeout=60)
+        assert key[0] == lab.session.upcoming(timeout=60).filepath and preview is not None
+        lab.session.next()
+        assert any(level.array is preview for level in lab._src.levels)  # not decoded again
+        assert lab._ahead_preview is not None  # and the one after is being prepared
+    finally:
+        lab.close()
+
+
+def test_upcoming_is_none_at_the_last_sample(ds):
+    s = lk.ReviewSession(ds)
+    s.goto(len(s) - 1)
+    assert s.upcoming(timeout=1) is None

@@ -764,6 +764,20 @@ class ReviewSession:
                 logger.debug("embedding prefetch of %s failed", record.filepath, exc_info=True)
         return stamp, record, image
 
+    def upcoming(self, timeout: float | None = 0.0):
+        """The record of the sample that comes next (:class:`labelkit.store.SampleRecord`:
+        ``filepath``, ``width``, ``height``, proposals, labels), once the background read
+        has it; None when there is no next sample, it is not read yet (within
+        ``timeout`` seconds; None waits), or the read failed. For displays that want to
+        prepare the next image too (the Labeler decodes its preview ahead)."""
+        ahead = getattr(self, "_ahead", None)
+        if ahead is None:
+            return None
+        try:
+            return ahead[1].result(timeout=timeout)[1]
+        except Exception:  # noqa: BLE001 - not ready, cancelled or failed: nothing to prepare
+            return None
+
     def _take_ahead(self, sid: str):
         """``((stamp, record), image)`` prepared for ``sid``, or ``(None, None)``."""
         ahead, self._ahead = getattr(self, "_ahead", None), None

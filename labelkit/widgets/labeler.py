@@ -335,7 +335,9 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
         path = s.filepath
         fw = max(1, math.ceil(s.width * self.vp.fit_scale))
         fh = max(1, math.ceil(s.height * self.vp.fit_scale))
-        preview = self._read_preview(fw, fh)
+        preview = self._preview_ahead(path, fw, fh)
+        if preview is None:
+            preview = self._read_preview(fw, fh)
         if preview is not None and preview.shape[:2] != (s.height, s.width):
             # sanity: the preview's aspect must match the sample's metadata
             ph, pw = preview.shape[:2]
@@ -352,6 +354,7 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
         self._update_buttons()
         self.timings["show_ms"] = (time.perf_counter() - t0) * 1e3
         self.timings["show_cpu_ms"] = (time.process_time() - c0) * 1e3
+        self._prepare_next_preview()
         if self._image_error is None:
             hint = "" if self.keys_received else " (click the image so it receives keys)"
             if _front_end() == "notebook7":  # it keeps letter keys for its own shortcuts
@@ -359,6 +362,38 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
             self.set_status(f"sample {s.index + 1} of {len(s)}: {os.path.basename(path)}{hint}")
         if s.db_status:  # keep the outage in sight while reviewing offline
             self.set_status(f"{s.db_status} (now: sample {s.index + 1} of {len(s)})", error=True)
+
+    def _preview_ahead(self, path: str, width: int, height: int) -> np.ndarray | None:
+        """The preview decoded ahead for this image at this size (see
+        :meth:`_prepare_next_preview`), or None."""
+        future, self._ahead_preview = getattr(self, "_ahead_preview", None), None
+        if future is None:
+            return None
+        try:
+            key, preview = future.result(timeout=10)
+        except Exception:  # noqa: BLE001 - not ready or failed: decode it now instead
+            return None
+        return preview if key == (path, width, height) else None
+
+    def _prepare_next_preview(self) -> None:
+        """Decode the next sample's display preview in the background once the session has
+        read that sample ahead, so moving on does not wait for the decoder."""
+        if getattr(self, "_preview_pool", None) is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._preview_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelkit-preview")
+        session, cw, ch = self.session, self.canvas_width, self.canvas_height
+
+        def work():
+            record = session.upcoming(timeout=30)
+            if record is None:
+                return None, None
+            vp = Viewport(record.width, record.height, cw, ch)
+            fw = max(1, math.ceil(record.width * vp.fit_scale))
+            fh = max(1, math.ceil(record.height * vp.fit_scale))
+            return (record.filepath, fw, fh), R.read_preview(record.filepath, fw, fh)
+
+        self._ahead_preview = self._preview_pool.submit(work)
 
     def _read_preview(self, width: int, height: int) -> np.ndarray | None:
         """A reduced copy of the current image at least ``width x height`` pixels, or
@@ -422,6 +457,10 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
         if unobserve is not None:
             unobserve()
             self._unobserve = None
+        pool = getattr(self, "_preview_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._preview_pool = None
         super().close()
 
 
