@@ -14,50 +14,30 @@ install``). Without it the test is skipped, unless ``LABELKIT_REQUIRE_BROWSER=1`
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
+from _jupyter import dismiss as _dismiss
+from _jupyter import jupyter_lab, launch_chromium, open_and_run_all, require_browser
+from _jupyter import wait_for as _wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("LABELKIT_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
+SAMPLE_DATA = Path(os.environ.get("LABELKIT_SAMPLE_DATA") or ROOT / "sample_data")
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
 
 
-def _missing() -> str | None:
-    if not Path(CHROMIUM).exists():
-        return f"{CHROMIUM} not found (apt-get install -y chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright (python) is not installed"
-    base = Path(os.environ.get("LABELKIT_SAMPLE_DATA") or ROOT / "sample_data")
-    if not (base / "models" / "sample_maskrcnn.pt").is_file():
-        return "the bundled sample model is not built yet"
-    return None
-
-
 def _require():
-    why = _missing()
-    if why:
+    """The browser (see ``_jupyter.require_browser``) and the bundled sample model."""
+    require_browser()
+    if not (SAMPLE_DATA / "models" / "sample_maskrcnn.pt").is_file():
+        why = "the bundled sample model is not built yet"
         if os.environ.get("LABELKIT_REQUIRE_BROWSER") == "1":
             pytest.fail(f"browser test required but cannot run: {why}")
         pytest.skip(why)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -68,93 +48,23 @@ def lab_server(tmp_path):
     root = tmp_path / "lab"
     (root / "notebooks").mkdir(parents=True)
     shutil.copy(ROOT / "notebooks" / "01_quickstart.ipynb", root / "notebooks")
-    settings = tmp_path / "lab-settings"
-    notif = settings / "@jupyterlab" / "apputils-extension"
-    notif.mkdir(parents=True)
-    (notif / "notification.jupyterlab-settings").write_text(
-        '{"fetchNews": "false", "checkForUpdates": false, "doNotDisturbMode": true}'
-    )
-    tracker = settings / "@jupyterlab" / "notebook-extension"
-    tracker.mkdir(parents=True)
-    # start the notebook's kernel without the "Select Kernel" dialog
-    (tracker / "tracker.jupyterlab-settings").write_text('{"autoStartDefaultKernel": true}')
     name = f"lk-browser-{uuid.uuid4().hex[:8]}"
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ)
-    env.update(
-        LABELKIT_SAMPLE_DATA=str(Path(os.environ.get("LABELKIT_SAMPLE_DATA") or ROOT / "sample_data")),
+    env = dict(
+        LABELKIT_SAMPLE_DATA=str(SAMPLE_DATA),
         LABELKIT_QUICKSTART_DATASET=name,
         LABELKIT_QUICKSTART_LIMIT="3",
         LABELKIT_NO_APP="1",
         LABELKIT_EXPORT_DIR=str(tmp_path / "exports"),
         LABELKIT_ANNOTATOR="browser-test",
-        JUPYTERLAB_SETTINGS_DIR=str(settings),
-        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "lab-workspaces"),
-        JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"),
-        FIFTYONE_DO_NOT_TRACK="true",
     )
-    log = open(tmp_path / "jupyterlab.log", "w")
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyterlab",
-            "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-            "--allow-root", "--ServerApp.terminals_enabled=False",
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            "--ServerApp.open_browser=False",
-        ],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited: {(tmp_path / 'jupyterlab.log').read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.terminate()
-        raise RuntimeError("JupyterLab did not start within 90 s")
     try:
-        yield {"url": url, "token": token, "dataset": name, "log": tmp_path / "jupyterlab.log"}
+        with jupyter_lab(tmp_path, root, env) as lab:
+            yield {**lab, "dataset": name}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
         import fiftyone as fo
 
         if fo.dataset_exists(name):
             fo.delete_dataset(name)
-
-
-def _wait_for(pred, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def _dismiss(page) -> None:
-    """Close any dialog or notification toast JupyterLab may show."""
-    for sel in (".jp-Dialog .jp-mod-accept", ".jp-Dialog .jp-mod-reject"):
-        btn = page.locator(sel)
-        if btn.count():
-            btn.first.click()
-    for close in page.locator(".Toastify__close-button").all():
-        try:
-            close.click(timeout=1000)
-        except Exception:  # noqa: BLE001 - a toast may vanish on its own
-            pass
 
 
 def test_review_in_jupyterlab_writes_to_fiftyone(lab_server, fo):
@@ -163,26 +73,10 @@ def test_review_in_jupyterlab_writes_to_fiftyone(lab_server, fo):
     ARTIFACTS.mkdir(exist_ok=True)
     name = lab_server["dataset"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync",
-                  "--disable-dev-shm-usage"],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
         try:
-            page.goto(
-                f"{lab_server['url']}/lab/tree/notebooks/01_quickstart.ipynb?token={lab_server['token']}",
-                timeout=120_000,
-            )
-            page.wait_for_selector(".jp-NotebookPanel", timeout=120_000)
-            page.wait_for_timeout(1500)
-            _dismiss(page)  # e.g. a kernel selection dialog, should one appear
-            # the kernel must be up before Run All
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_text("Run All Cells", exact=True).click()
+            open_and_run_all(page, lab_server, "notebooks/01_quickstart.ipynb")
 
             canvas = page.locator("canvas.labelkit-canvas")
             canvas.wait_for(state="visible", timeout=240_000)

@@ -12,19 +12,14 @@ Skipped like the image browser test when Chromium or Playwright is missing.
 from __future__ import annotations
 
 import os
-import secrets
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
-from test_labeler_browser import _dismiss, _free_port, _require, _wait_for
+from _jupyter import jupyter_lab, launch_chromium, open_and_run_all, write_notebook
+from test_labeler_browser import _dismiss, _require, _wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("LABELKIT_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
@@ -51,66 +46,19 @@ labeler""",
 @pytest.fixture
 def video_lab(tmp_path):
     _require()
-    import nbformat
-
     root = tmp_path / "lab"
     root.mkdir()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, root / "video.ipynb")
-    settings = tmp_path / "lab-settings"
-    for ext, text in (
-        ("apputils-extension/notification", '{"fetchNews": "false", "checkForUpdates": false, "doNotDisturbMode": true}'),
-        ("notebook-extension/tracker", '{"autoStartDefaultKernel": true}'),
-    ):
-        folder, name = ext.split("/")
-        d = settings / "@jupyterlab" / folder
-        d.mkdir(parents=True, exist_ok=True)
-        (d / f"{name}.jupyterlab-settings").write_text(text)
+    write_notebook(root / "video.ipynb", CELLS)
     name = f"lk-vbrowser-{uuid.uuid4().hex[:8]}"
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ)
-    env.update(
+    env = dict(
         LABELKIT_SAMPLE_DATA=str(Path(os.environ.get("LABELKIT_SAMPLE_DATA") or ROOT / "sample_data")),
         LABELKIT_VIDEO_DATASET=name,
         LABELKIT_ANNOTATOR="browser-test",
-        JUPYTERLAB_SETTINGS_DIR=str(settings),
-        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "lab-workspaces"),
-        JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"),
-        FIFTYONE_DO_NOT_TRACK="true",
     )
-    log = open(tmp_path / "jupyterlab.log", "w")
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
-            "--ServerApp.terminals_enabled=False", "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited: {(tmp_path / 'jupyterlab.log').read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.terminate()
-        raise RuntimeError("JupyterLab did not start within 90 s")
     try:
-        yield {"url": url, "token": token, "dataset": name}
+        with jupyter_lab(tmp_path, root, env) as lab:
+            yield {**lab, "dataset": name}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
         import fiftyone as fo
 
         if fo.dataset_exists(name):
@@ -122,20 +70,10 @@ def test_video_keyframes_in_jupyterlab_write_to_fiftyone(video_lab, fo):
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-dev-shm-usage"],
-        )
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
         try:
-            page.goto(f"{video_lab['url']}/lab/tree/video.ipynb?token={video_lab['token']}", timeout=120_000)
-            page.wait_for_selector(".jp-NotebookPanel", timeout=120_000)
-            page.wait_for_timeout(1000)
-            _dismiss(page)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_text("Run All Cells", exact=True).click()
+            open_and_run_all(page, video_lab, "video.ipynb")
             canvas = page.locator(".labelkit-video-labeler canvas.labelkit-canvas")
             canvas.wait_for(state="visible", timeout=180_000)
             widget = page.locator(".labelkit-video-labeler")
