@@ -23,7 +23,6 @@ Light: standard library only; ``import labelkit`` calls :func:`quiet_version_ban
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -67,19 +66,14 @@ def validation_set_by_user() -> str | None:
 
 
 def embedded_mongod() -> Path | None:
-    """The ``mongod`` of FiftyOne's database wheel, found without importing fiftyone."""
-    fo = sys.modules.get("fiftyone")
-    locations = list(getattr(fo, "__path__", None) or [])
-    if not locations:
-        try:
-            spec = importlib.util.find_spec("fiftyone")
-        except (ImportError, ValueError):
-            return None
-        if spec is None or not spec.submodule_search_locations:
-            return None
-        locations = list(spec.submodule_search_locations)
-    path = Path(locations[0]) / "db" / "bin" / "mongod"
-    return path if path.is_file() else None
+    """The ``mongod`` of FiftyOne's database wheel (found without importing fiftyone), or None."""
+    from ..errors import DatabaseError
+    from ..store.server import find_mongod
+
+    try:
+        return find_mongod()
+    except (DatabaseError, ImportError, ValueError):
+        return None
 
 
 def _cache_file() -> Path:
