@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass, field
 
+from .._summary import LinesSummary
 from ..errors import ImageReadError, ModelError
 
 #: The sample field where the reason of a failed image is stored (None once it succeeds).
@@ -129,6 +131,28 @@ def _filter(results, image_sizes: list[tuple[int, int]], min_confidence: float, 
         dets = [d for d in r.detections if d.confidence is None or d.confidence >= min_confidence]
         out.append(fo.Detections(detections=dets))
     return out
+
+
+@dataclass(repr=False)
+class RunSummary(LinesSummary):
+    """The fields both pre-labeling summaries share (see :class:`~labelkit.propose.image.ProposeSummary`
+    and :class:`~labelkit.propose.video.VideoProposeSummary`, which document them)."""
+
+    field: str
+    model: str = ""
+    proposals: int = 0
+    per_class: dict[str, int] = field(default_factory=dict)
+    skipped_reviewed: int = 0
+    skipped_existing: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
+    batch_size: int = 0
+
+    @property
+    def skipped(self) -> int:
+        """Samples (frames) not processed because they were reviewed or already had proposals."""
+        return self.skipped_reviewed + self.skipped_existing
 
 
 def detail_lines(per_class: dict[str, int], timings: dict[str, float], seconds: float,

@@ -30,15 +30,23 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .._summary import LinesSummary, escape
+from .._summary import escape
 from ..errors import EngineError, SchemaError
-from ._engine import _PHASES, ERROR_FIELD, _check_model, _describe, _read, detail_lines, run_batch
+from ._engine import (
+    ERROR_FIELD,
+    RunSummary,
+    _check_model,
+    _describe,
+    _read,
+    detail_lines,
+    run_batch,
+)
 
 logger = logging.getLogger("labelkit")
 
 
 @dataclass(repr=False)
-class ProposeSummary(LinesSummary):
+class ProposeSummary(RunSummary):
     """What :func:`propose` did.
 
     Attributes:
@@ -70,28 +78,13 @@ class ProposeSummary(LinesSummary):
             cluster's resources).
     """
 
-    field: str
-    model: str = ""
     total: int = 0
     images: int = 0
-    proposals: int = 0
-    per_class: dict[str, int] = field(default_factory=dict)
-    skipped_reviewed: int = 0
-    skipped_existing: int = 0
-    failed: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
-    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
     decode_cpu_seconds: float = 0.0
-    batch_size: int = 0
     num_workers: int = 0
     engine: str = "local"
     worker_timings: dict[str, float] = field(default_factory=dict)
     ray: dict = field(default_factory=dict)
-
-    @property
-    def skipped(self) -> int:
-        """Samples not processed because they were reviewed or already had proposals."""
-        return self.skipped_reviewed + self.skipped_existing
 
     @property
     def images_per_s(self) -> float:

@@ -35,11 +35,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .._summary import LinesSummary
 from ..errors import LabelkitError, SchemaError
-from ._engine import _PHASES, detail_lines
+from ._engine import RunSummary, detail_lines
 
 logger = logging.getLogger("labelkit")
 
@@ -47,7 +46,7 @@ logger = logging.getLogger("labelkit")
 
 
 @dataclass(repr=False)
-class VideoProposeSummary(LinesSummary):
+class VideoProposeSummary(RunSummary):
     """What :func:`propose_video` did.
 
     Attributes:
@@ -67,24 +66,9 @@ class VideoProposeSummary(LinesSummary):
         batch_size: frames per model call.
     """
 
-    field: str
-    model: str = ""
     videos: int = 0
     total_frames: int = 0
     frames: int = 0
-    proposals: int = 0
-    per_class: dict[str, int] = field(default_factory=dict)
-    skipped_reviewed: int = 0
-    skipped_existing: int = 0
-    failed: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
-    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
-    batch_size: int = 0
-
-    @property
-    def skipped(self) -> int:
-        """Frames not processed because they were reviewed or already had proposals."""
-        return self.skipped_reviewed + self.skipped_existing
 
     @property
     def frames_per_s(self) -> float:
