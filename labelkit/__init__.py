@@ -36,6 +36,7 @@ _LAZY = {
     "video": "labelkit.video:",
     "testing": "labelkit.testing:",
     "progress": "labelkit.store.progress:progress",
+    "agreement": "labelkit.audit.agreement:agreement",
 }
 
 # audit / finetune / propose share their names with their modules, so they are

@@ -2,18 +2,30 @@
 
 Run with ``FIFTYONE_DATABASE_URI`` pointing at the shared server::
 
-    python tests/team_annotator.py setup DATASET N IMAGE_DIR
+    python tests/team_annotator.py setup DATASET N IMAGE_DIR [--overlap K --fraction F]
     python tests/team_annotator.py review DATASET NAME LOG [--batch 5] [--ttl 300]
-        [--pace 0.5,2.0] [--max N] [--hold] [--accept-all]
+        [--pace 0.5,2.0] [--max N] [--hold] [--accept-all] [--overlap K --fraction F]
+    python tests/team_annotator.py stdin DATASET NAME [--batch 5] [--ttl 300] [--overlap K ...]
 
-``setup`` makes a dataset of N small images, each with two proposals. ``review``
+``setup`` makes a dataset of N small images, each with two proposals (with
+``--overlap``, it also prepares the study as a host would: records the setting,
+declares the review, claim and overlap fields, marks the samples). ``review``
 claims and submits (accept the first proposal, reject the rest) until nothing is
 left (or ``--max`` submits), writing one JSON line per event to LOG, flushed at
 once so a SIGKILL loses nothing that was written: ``{"ev": "claim", "id",
 "at" (server claimed_at, epoch s), "exp"}``, ``{"ev": "submit", "id", "t0", "t1"}``
-(client epoch seconds around the acknowledged ``submit()``), ``{"ev": "refused",
-"id", "msg"}``, ``{"ev": "end", "conflicts"}``. ``--hold`` claims, logs, prints
-``HOLDING`` and sleeps (a kernel that went away without closing).
+(client epoch seconds around the acknowledged ``submit()``; ``"copy": true`` for
+an overlap copy, whose claims are logged as ``{"ev": "copy", ...}``), ``{"ev":
+"refused", "id", "msg"}``, ``{"ev": "end", "conflicts"}``. ``--hold`` claims, logs,
+prints ``HOLDING`` and sleeps (a kernel that went away without closing).
+``--overlap K --fraction F`` opens the session with ``overlap=K, overlap_fraction=F``.
+
+``stdin`` opens one team session and reads one command per line (for the outage
+tests; every reply is one flushed line): ``submit`` (accept the first instance,
+submit; prints ``ACK <id> copy|primary`` or ``REFUSED <id>``, then ``DB <db_status
+or ->``), ``sync`` (``SYNC <ok> <replayed>``), ``lost`` (``LOST <ids, comma-separated
+or ->>``), ``where`` (``AT <id> copy|primary <review_status>``), ``quit``. It
+prints ``READY <collection> <replayed>`` once open.
 """
 
 from __future__ import annotations
@@ -34,7 +46,7 @@ def _epoch(dt) -> float:
     return calendar.timegm(dt.utctimetuple()) + dt.microsecond / 1e6
 
 
-def setup(name: str, n: int, image_dir: str) -> None:
+def setup(name: str, n: int, image_dir: str, overlap: int | None = None, fraction: float = 1.0) -> None:
     import fiftyone as fo
     import numpy as np
     from PIL import Image
@@ -58,11 +70,20 @@ def setup(name: str, n: int, image_dir: str) -> None:
                                  predictions=fo.Detections(detections=dets)))
     ds.add_samples(samples)
     ds.persistent = True
+    if overlap:
+        from labelkit.store import overlap as ov
+        from labelkit.store.claims import declare_claim_fields
+        from labelkit.store.image import ReviewStore
+
+        store = ReviewStore(ds, proposals="predictions", labels="ground_truth")
+        declare_claim_fields(ds)
+        setting = ov.record(ds, overlap, fraction)
+        ov.declare_fields(ds, "ground_truth")
+        ov.mark(store._collection(), ds, setting)
     print(f"SETUP {name} {len(ds)}", flush=True)
 
 
 def review(args) -> int:
-    import labelkit as lk
     from labelkit.errors import ClaimLostError, NothingToClaimError
 
     log = open(args.log, "a", buffering=1)  # noqa: SIM115 - line-buffered for the whole run
@@ -77,14 +98,12 @@ def review(args) -> int:
     def log_claims(s) -> None:
         nonlocal seen
         for kind, sid, at, exp in s.claims.events[seen:]:
-            if kind == "claim":
-                write(ev="claim", who=args.name, id=sid, at=_epoch(at), exp=_epoch(exp))
+            if kind in ("claim", "copy"):
+                write(ev=kind, who=args.name, id=sid, at=_epoch(at), exp=_epoch(exp))
         seen = len(s.claims.events)
 
     try:
-        s = lk.ReviewSession(args.dataset, proposals="predictions", labels="ground_truth",
-                             annotator=args.name, batch_size=args.batch, claim_ttl=args.ttl,
-                             classes=["ball", "mug"])
+        s = _open(args)
     except NothingToClaimError as exc:
         write(ev="end", who=args.name, conflicts=0, nothing=str(exc))
         return 0
@@ -98,7 +117,7 @@ def review(args) -> int:
     while s.review_status not in ("done", "skipped") and (args.max is None or done < args.max):
         if hi > 0:
             time.sleep(random.uniform(lo, hi))
-        sid = s.sample_id
+        sid, copy = s.sample_id, s.is_copy
         if args.accept_all:
             s.accept_all()
         elif s.instances:
@@ -112,10 +131,55 @@ def review(args) -> int:
             if s.sample_id == sid:
                 break
             continue
-        write(ev="submit", who=args.name, id=sid, t0=t0, t1=time.time())
+        write(ev="submit", who=args.name, id=sid, t0=t0, t1=time.time(), copy=copy)
         done += 1
         log_claims(s)
     write(ev="end", who=args.name, conflicts=s.claims.conflicts, done=done)
+    s.close()
+    return 0
+
+
+def _open(args):
+    import labelkit as lk
+
+    extra = {}
+    if args.overlap:
+        extra = {"overlap": args.overlap, "overlap_fraction": args.fraction}
+    return lk.ReviewSession(args.dataset, proposals="predictions", labels="ground_truth",
+                            annotator=args.name, batch_size=args.batch, claim_ttl=args.ttl,
+                            classes=["ball", "mug"], **extra)
+
+
+def stdin(args) -> int:
+    from labelkit.errors import ClaimLostError
+
+    def say(*parts) -> None:
+        os.write(1, (" ".join(str(p) for p in parts) + "\n").encode())
+
+    s = _open(args)
+    say("READY", s.store.dataset._sample_collection_name, s.store.replayed)
+    for line in sys.stdin:
+        cmd = line.strip()
+        if cmd == "submit":
+            sid, kind = s.sample_id, "copy" if s.is_copy else "primary"
+            if s.instances:
+                s.accept(0)
+            try:
+                s.submit()
+                say("ACK", sid, kind)
+            except ClaimLostError:
+                say("REFUSED", sid)
+            say("DB", s.db_status or "-")
+        elif cmd == "sync":
+            ok = s.sync()
+            say("SYNC", ok, s.store.replayed)
+        elif cmd == "lost":
+            say("LOST", ",".join(d.sample_id for d in s.lost) or "-")
+            say("DB", s.db_status or "-")
+        elif cmd == "where":
+            say("AT", s.sample_id, "copy" if s.is_copy else "primary", s.review_status)
+        elif cmd == "quit":
+            break
     s.close()
     return 0
 
@@ -127,6 +191,8 @@ def main(argv=None) -> int:
     a.add_argument("dataset")
     a.add_argument("n", type=int)
     a.add_argument("image_dir")
+    a.add_argument("--overlap", type=int, default=None)
+    a.add_argument("--fraction", type=float, default=1.0)
     b = sub.add_parser("review")
     b.add_argument("dataset")
     b.add_argument("name")
@@ -137,10 +203,20 @@ def main(argv=None) -> int:
     b.add_argument("--max", type=int, default=None)
     b.add_argument("--hold", action="store_true")
     b.add_argument("--accept-all", action="store_true", help="accept every proposal (a different decision)")
+    c = sub.add_parser("stdin")
+    c.add_argument("dataset")
+    c.add_argument("name")
+    for q in (b, c):
+        q.add_argument("--overlap", type=int, default=None)
+        q.add_argument("--fraction", type=float, default=1.0)
+    c.add_argument("--batch", type=int, default=5)
+    c.add_argument("--ttl", type=float, default=300.0)
     args = p.parse_args(argv)
     if args.cmd == "setup":
-        setup(args.dataset, args.n, args.image_dir)
+        setup(args.dataset, args.n, args.image_dir, args.overlap, args.fraction)
         return 0
+    if args.cmd == "stdin":
+        return stdin(args)
     return review(args)
 
 

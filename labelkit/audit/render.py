@@ -177,6 +177,8 @@ def render_text(report) -> str:
         lines.append(fmt(row))
     lines.append("")
     lines.extend(_summary_lines(report))
+    if getattr(report, "agreement", None) is not None:
+        lines += ["", report.agreement.to_text()]
     return "\n".join(lines)
 
 
@@ -375,6 +377,8 @@ def render_html(report, plots: bool = True, full_page: bool = False) -> str:
         f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
     ]
     parts.extend(f"<p>{escape(line)}</p>" for line in _summary_lines(report))
+    if getattr(report, "agreement", None) is not None:
+        parts.append(report.agreement.to_html())
     if plots:
         png = base64.b64encode(figure_png(report)).decode("ascii")
         parts.append(f'<img alt="audit plots" src="data:image/png;base64,{png}"/>')

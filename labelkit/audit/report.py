@@ -3,7 +3,12 @@
 :func:`audit` measures how useful a model's proposals were, per class and overall,
 and returns an :class:`AuditReport` (a notebook display, a terminal table, a
 standalone HTML page, and plain numbers for code: ``report.overall`` and
-``report.per_class``).
+``report.per_class``). When the collection has an overlap study (samples
+reviewed by several annotators, :mod:`labelkit.store.overlap`), the report also
+carries ``report.agreement``, the inter-annotator agreement
+(:func:`labelkit.audit.agreement.agreement`, matched at the same ``iou``), shown
+after the main table; the copies' labels (``<labels>_overlap``) never enter the
+proposal-vs-final numbers.
 
 Two modes:
 
@@ -215,6 +220,8 @@ class AuditReport:
         labels_table: one row per counted final label: ``sample_id``, ``label``,
             ``origin`` ("proposal" | "human"), ``proposal_label``, ``iou``, ``tp``.
         notes: caveats found while auditing (e.g. box IoU because masks are missing).
+        agreement: the inter-annotator agreement of the collection's overlap study
+            (:class:`~labelkit.audit.agreement.AgreementReport`), None without one.
     """
 
     overall: dict
@@ -230,6 +237,7 @@ class AuditReport:
     proposals_table: Any = None
     labels_table: Any = None
     notes: list[str] = field(default_factory=list)
+    agreement: Any = None
 
     def to_text(self) -> str:
         """The report as a plain-text table for a terminal."""
@@ -416,6 +424,10 @@ def audit(
     per_class, overall, suggestion = _build_report(
         sample_ids, props, labs, times, limits, confidence, n_boot, seed
     )
+    from .agreement import agreement as _agreement
+    from .agreement import has_overlap
+
+    agree = _agreement(coll, labels=labels, iou=iou) if has_overlap(coll) else None
     return AuditReport(
         overall=overall,
         per_class=per_class,
@@ -430,6 +442,7 @@ def audit(
         proposals_table=props,
         labels_table=labs,
         notes=notes,
+        agreement=agree,
     )
 
 

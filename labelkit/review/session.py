@@ -8,7 +8,8 @@ API (coordinates are image pixels ``(x, y)``; boxes absolute ``[x1, y1, x2, y2]`
     s = ReviewSession(samples, proposals="predictions", labels="ground_truth",
                       classes=None, annotator=None, min_confidence=0.0,
                       permissions=None,   # Permissions: allow_additions=... (see there)
-                      claim=False, batch_size=None, claim_ttl=None)   # team review
+                      claim=False, batch_size=None, claim_ttl=None,   # team review
+                      overlap=None, overlap_fraction=None)            # agreement study
     len(s); s.index; s.sample_id; s.filepath; s.width; s.height; s.review_status
     s.image()                 # (H, W, 3) uint8, cached for the current sample
     s.instances               # list[Instance]; s.instances[k].k == k
@@ -25,6 +26,8 @@ API (coordinates are image pixels ``(x, y)``; boxes absolute ``[x1, y1, x2, y2]`
     s.submit(); s.skip(); s.save()   # submit/skip -> new index; save -> draft now
     s.add_class(name)
     s.claims; s.close()       # team review: its Claims (None otherwise); give claims back
+    s.is_copy; s.overlap      # overlap study: the current sample is an extra (blind) review
+    s.lost; s.clear_lost()    # journaled decisions refused at replay because the claim was lost
 
 ``Instance`` (immutable; a changed instance is a new object): ``k`` (its position
 in ``s.instances``), ``label``, ``confidence`` (None for human), ``state``
@@ -80,8 +83,9 @@ Semantics:
 * Database outage: a write that cannot reach the server (after
   ``$LABELKIT_DB_TIMEOUT_MS``, 3 s) is appended to the annotator's local journal
   (fsynced; :mod:`labelkit.store.journal`) and counts as saved: the review goes
-  on with the samples already read (the current one and up to ``PREFETCH`` read
-  ahead); ``db_status`` says so in plain words. The journal is written, once per
+  on with the samples already read (the current one, the next one read ahead, and
+  up to ``PREFETCH`` read ahead in the session's background thread, never on the
+  caller's); ``db_status`` says so in plain words. The journal is written, once per
   decision, at the next write that reaches the server, at ``sync()``, or when a
   new session of the same annotator opens the dataset (before it picks the first
   unreviewed sample).
@@ -116,6 +120,27 @@ Semantics:
   from it then drops its unsaved changes. ``close()`` gives the unfinished
   claims back (also when the session is garbage-collected or the process exits).
   ``review_seconds`` (time the sample was open) is recorded with each submit.
+  A decision journaled during an outage (see above) whose claim was taken over
+  before the server came back is refused at replay and never written; it is not
+  dropped silently: :attr:`~ReviewSession.lost` lists it (sample, message of a
+  ``ClaimLostError``) and ``db_status`` says so until ``clear_lost()``. A skip of
+  a sample whose image is missing is claim-conditional and releases the claim
+  like any skip.
+* Overlap (agreement studies; ``overlap=k, overlap_fraction=f``, implies a team
+  review): a deterministic share ``f`` of the samples is reviewed by ``k``
+  different annotators (:mod:`labelkit.store.overlap`). The setting is recorded
+  on the dataset by the first session; later team sessions follow it (naming a
+  different one is refused). Besides primary claims, the session claims *copies*
+  (extra reviews of samples someone else reviews), in the collection's order.
+  A copy is reviewed blind: its proposals show with no decision and no labels
+  (or this annotator's own earlier copy draft), never the primary's labels.
+  Submitting/skipping/saving a copy writes only the copy fields (this
+  annotator's labels in ``<labels>_overlap``, ``overlap_done`` /
+  ``overlap_skipped``), conditional on the copy claim (``ClaimLostError``
+  otherwise); the primary's status, labels and proposal reviews are never
+  touched. A copy draft keeps the kept instances (rejections made before it are
+  pending again when it is reopened). ``review_status`` / ``progress`` of a copy
+  are the copy's own.
 * Missing images: nothing is recorded for an image nobody can see. When the
   current sample's file is gone or cannot be read (deleted or moved after import,
   emptied, not an image any more), every decision and edit (accept, reject,
@@ -155,6 +180,15 @@ logger = logging.getLogger("labelkit")
 
 STATES = ("pending", "accepted", "edited", "rejected", "new")
 _UNSET = object()
+
+
+class _Ahead(NamedTuple):
+    """What the background read of the next sample made (see ``ReviewSession._start_ahead``)."""
+
+    stamp: tuple
+    record: Any
+    image: np.ndarray | None
+    instances: tuple | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -362,14 +396,21 @@ class ReviewSession:
         claim: a team review (several annotators, each in their own process, on
             one dataset): the session's samples are the batches it claims
             (:class:`~labelkit.store.claims.Claims`), not the whole collection;
-            see "Team review" in the module docstring. Default False: today's
-            single-user review.
+            see "Team review" in the module docstring. Default (None / False):
+            today's single-user review.
         batch_size: samples claimed at a time (implies ``claim=True``; default 10).
         claim_ttl: seconds a claim lasts without a sign of life (default 300).
+        overlap: an agreement study: each overlapped sample is reviewed by this
+            many different annotators (an integer >= 2; implies a team review).
+            See "Overlap" in the module docstring.
+        overlap_fraction: the share of samples overlapped, in (0, 1] (default 1.0
+            with ``overlap``); needs ``overlap``.
 
     Raises:
         ReviewError: the collection has no samples, or a bad ``classes``,
-            ``min_confidence``, ``permissions``, ``batch_size`` or ``claim_ttl`` value.
+            ``min_confidence``, ``permissions``, ``batch_size``, ``claim_ttl``,
+            ``overlap`` or ``overlap_fraction`` value, overlap with ``claim=False``,
+            or an overlap setting other than the one recorded on the dataset.
         NothingToClaimError: a team review found nothing to claim.
         SchemaError: a named proposals field that does not exist, or a field that
             holds something other than ``fo.Detections``.
@@ -387,10 +428,12 @@ class ReviewSession:
         annotator: str | None = None,
         min_confidence: float = 0.0,
         permissions: Permissions | dict | None = None,
-        claim: bool = False,
+        claim: bool | None = None,
         batch_size: int | None = None,
         claim_ttl: float | None = None,
         segmenter=None,
+        overlap: int | None = None,
+        overlap_fraction: float | None = None,
     ):
         min_confidence = _check_min_confidence(min_confidence)
         self.segmenter = _check_segmenter(segmenter)
@@ -411,13 +454,17 @@ class ReviewSession:
             )
         #: the team review's claims (None: a single-user review)
         self.claims = None
-        team = bool(claim) or batch_size is not None
+        #: the overlap setting in force (``{"copies", "fraction", "salt"}``; None: no study)
+        self.overlap = None
+        overlap_args = self._check_overlap_args(overlap, overlap_fraction, claim)  # before any write
+        team = bool(claim) or batch_size is not None or overlap_args is not None
         if team:
             self._check_claim_args(batch_size, claim_ttl)  # before any write
         self.store.ensure_schema()
         # decisions an earlier process of this annotator journaled during an outage
         self.store.open_journal(self.annotator)
         if team:
+            self._setup_overlap(overlap_args)
             self._claim_first_batch()
         self._statuses = self.store.statuses() if self.claims is None else [None] * len(self._ids)
         self._opened_at = _time.monotonic()
@@ -446,12 +493,73 @@ class ReviewSession:
         self.annotator = name
         self._claim_args = (name, ttl, bs)
 
+    def _check_overlap_args(self, overlap, fraction, claim) -> tuple[int, float] | None:
+        """Validate the overlap arguments, and that they agree with the setting already
+        recorded on the dataset (reads only)."""
+        from ..store import overlap as _ov
+
+        if overlap is None:
+            if fraction is not None:
+                raise ReviewError(
+                    f"overlap_fraction={fraction!r} needs overlap=<reviews per overlapped sample>; "
+                    "e.g. overlap=2, overlap_fraction=0.2"
+                )
+            return None
+        if claim is False:
+            raise ReviewError(
+                f"overlap={overlap!r} is a team review (annotators claim samples and extra "
+                "copies), but claim=False was given; drop claim=False or overlap="
+            )
+        k, f = _ov.check_overlap(overlap, 1.0 if fraction is None else fraction)
+        have = _ov.recorded(self.store.dataset)
+        if have is not None:
+            _ov.check_same(self.store.dataset, have, k, f)
+        return k, f
+
+    def _setup_overlap(self, args: tuple[int, float] | None) -> None:
+        """Record the overlap setting (or follow the one recorded), declare its fields
+        and mark the samples not marked yet."""
+        from ..store import overlap as _ov
+
+        ds = self.store.dataset
+        setting = _ov.record(ds, *args) if args is not None else _ov.recorded(ds)
+        if setting is None:
+            return
+        _ov.declare_fields(ds, self.labels_field)
+        _ov.mark(self.store._collection(), ds, setting)
+        self.overlap = setting
+
+    @property
+    def is_copy(self) -> bool:
+        """Whether the current sample is an overlap copy (an extra, blind review) for
+        this annotator, rather than its primary review."""
+        return self._is_copy(self.sample_id)
+
+    def _is_copy(self, sample_id: str) -> bool:
+        return self.claims is not None and self.claims.is_copy(sample_id)
+
+    @property
+    def lost(self) -> list:
+        """Decisions journaled during an outage that were refused when the journal was
+        replayed, because the claim was taken over meanwhile
+        (:class:`labelkit.store.image.LostDecision`: ``sample_id``, ``message``...).
+        They were NOT written; :attr:`db_status` names them until :meth:`clear_lost`."""
+        return list(getattr(self.store, "lost", []))
+
+    def clear_lost(self) -> list:
+        """Acknowledge :attr:`lost` (``db_status`` stops naming them); returns them."""
+        clear = getattr(self.store, "clear_lost", None)
+        out = [] if clear is None else clear()
+        self._db_event()
+        return out
+
     def _claim_first_batch(self) -> None:
         from ..errors import NothingToClaimError
         from ..store.claims import Claims, claim_counts
 
         name, ttl, bs = self._claim_args
-        claims = Claims(self.samples, annotator=name, ttl=ttl, batch_size=bs)
+        # through the store's writer client: an unreachable server fails in seconds
+        claims = Claims(self.samples, annotator=name, ttl=ttl, batch_size=bs, collection=self.store._collection)
         self.claims = claims
         ids = claims.resume()
         if len(ids) < bs:
@@ -694,11 +802,10 @@ class ReviewSession:
 
     # -------------------------------------------------------------- navigation
     def _open(self, index: int) -> None:
-        prefetched, image = self._take_ahead(self._ids[index])
+        prefetched, image, built = self._take_ahead(self._ids[index])
         try:
-            if isinstance(self.store, ReviewStore):  # read ahead: what an outage can go on with
-                record = self.store.load(self._ids[index], ahead=self._ids[index + 1 : index + 1 + PREFETCH],
-                                         prefetched=prefetched)
+            if isinstance(self.store, ReviewStore):  # the window an outage can go on with: _start_ahead
+                record = self.store.load(self._ids[index], prefetched=prefetched)
             else:
                 record = self.store.load(self._ids[index])
         except ImageReadError as exc:  # no size in the metadata and the file cannot tell it
@@ -714,8 +821,15 @@ class ReviewSession:
         # the image decoded ahead belongs to the prefetched record only
         self._image = image if prefetched is not None and record is prefetched[1] else None
         self._image_checked = False
+        if self._is_copy(record.id):  # an overlap copy: reviewed blind (never the primary's labels)
+            record = self._record = self.store.copy_record(record, self.annotator)
+            self._statuses[index] = record.review_status
         self._opened_at = _time.monotonic()
-        self._instances = self._build(record)
+        if built is not None and prefetched is not None and record is prefetched[1]:
+            # built ahead from this very record; the threshold may have moved since
+            self._instances = [self._with_threshold(i) for i in built]
+        else:
+            self._instances = self._build(record)
         self._stored_ids = frozenset(d.id for d in record.labels)
         self._saved = list(self._instances)
         self._undo.clear()
@@ -728,27 +842,86 @@ class ReviewSession:
     def _start_ahead(self, index: int) -> None:
         """Prepare sample ``index`` in the background while the current one is reviewed:
         its record (proposals, labels, masks) with a version stamp, its decoded image,
-        and the segmenter's embedding of it (SAM). :meth:`_open` uses them when the
-        sample is opened next and its stamp still matches the database (nothing wrote
-        to it meanwhile); a jump elsewhere leaves them unused."""
+        its instances (built with the threshold of that moment) and the segmenter's
+        embedding of it (SAM). :meth:`_open` uses them when the sample is opened next
+        and its stamp still matches the database (nothing wrote to it meanwhile); a jump
+        elsewhere leaves them unused. Then, in the same thread, the store's read-ahead
+        window (the records of the next ``PREFETCH`` samples, what a review goes on with
+        through a database outage) is topped up, in slices that let a later read ahead
+        of the next sample go first (:meth:`_window_step`): nothing of it runs on the
+        caller's thread."""
         if not isinstance(self.store, ReviewStore) or index >= len(self._ids) or self.store.offline:
             self._ahead = None  # offline: the store's read-ahead cache serves instead
             return
         sid = self._ids[index]
-        if getattr(self, "_ahead", None) is not None and self._ahead[0] == sid:
-            return
         if getattr(self, "_ahead_pool", None) is None:
             from concurrent.futures import ThreadPoolExecutor
 
             self._ahead_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelkit-prefetch")
             _weakref.finalize(self, self._ahead_pool.shutdown, wait=False, cancel_futures=True)
-        if getattr(self, "_ahead", None) is not None:
-            self._ahead[1].cancel()  # not started yet: not needed any more
-        self._ahead = (sid, self._ahead_pool.submit(self._read_ahead, sid))
+        if getattr(self, "_ahead", None) is None or self._ahead[0] != sid:
+            if getattr(self, "_ahead", None) is not None:
+                self._ahead[1].cancel()  # not started yet: not needed any more
+            self._ahead_waiting = True  # a window read under way pauses for it
+            self._ahead = (sid, self._ahead_pool.submit(self._read_ahead, sid))
+        self._schedule_window(index)
 
-    def _read_ahead(self, sid: str):
+    _ahead_waiting = False
+
+    def _schedule_window(self, index: int) -> None:
+        """Top up the store's read-ahead cache with the records of samples ``index``,
+        ``index + 1``, ... (:meth:`ReviewStore.to_prefetch` decides which, at most
+        ``PREFETCH``) in the background thread, unless a top-up is under way."""
+        if getattr(self, "_window_busy", False):
+            return
+        ids = self.store.to_prefetch(self._ids[index : index + PREFETCH])
+        if not ids:
+            return
+        self._window_busy = True
+        try:
+            self._ahead_pool.submit(self._window_step, ids)
+        except RuntimeError:  # the pool is shut down (the session is being collected)
+            self._window_busy = False
+
+    def _window_step(self, ids: list[str]) -> None:
+        """Read the window (background thread) until the next sample's read ahead is
+        queued; then queue the rest behind it, so moving on never waits for the window
+        longer than the read of one record."""
+        try:
+            rest = self.store.prefetch(ids, pause=lambda: self._ahead_waiting)
+        except Exception:  # noqa: BLE001 - what is not read ahead is read when opened
+            logger.debug("read-ahead window failed", exc_info=True)
+            rest = []
+        if rest:
+            try:
+                self._ahead_pool.submit(self._window_step, rest)
+                return
+            except RuntimeError:
+                pass
+        self._window_busy = False
+
+    def wait_ahead(self, timeout: float | None = 60.0) -> bool:
+        """Wait until the background work queued so far (the next sample's read ahead
+        and the read-ahead window) has finished; True when it did within ``timeout``
+        seconds. For tests and benchmarks: a review never needs to call it."""
+        deadline = None if timeout is None else _time.monotonic() + timeout
+        ahead = getattr(self, "_ahead", None)
+        if ahead is not None:
+            try:
+                ahead[1].result(timeout=timeout)
+            except Exception:  # noqa: BLE001 - timed out, cancelled or failed
+                if not ahead[1].done():
+                    return False
+        while getattr(self, "_window_busy", False):
+            if deadline is not None and _time.monotonic() > deadline:
+                return False
+            _time.sleep(0.005)
+        return True
+
+    def _read_ahead(self, sid: str) -> _Ahead:
         from ..media.image import read_image
 
+        self._ahead_waiting = False
         stamp, record = self.store.read(sid)
         image = None
         try:
@@ -762,7 +935,13 @@ class ReviewSession:
                 self.segmenter.prepare(image)
             except Exception:  # noqa: BLE001 - the first click computes (or reports) it
                 logger.debug("embedding prefetch of %s failed", record.filepath, exc_info=True)
-        return stamp, record, image
+        built = None
+        if type(self)._build is ReviewSession._build:  # subclasses may keep state in _build
+            try:
+                built = tuple(self._build(record))
+            except Exception:  # noqa: BLE001 - built (or reported) when the sample is opened
+                built = None
+        return _Ahead(stamp, record, image, built)
 
     def upcoming(self, timeout: float | None = 0.0):
         """The record of the sample that comes next (:class:`labelkit.store.SampleRecord`:
@@ -770,26 +949,45 @@ class ReviewSession:
         has it; None when there is no next sample, it is not read yet (within
         ``timeout`` seconds; None waits), or the read failed. For displays that want to
         prepare the next image too (the Labeler decodes its preview ahead)."""
+        got = self.upcoming_instances(timeout)
+        return None if got is None else got[0]
+
+    @property
+    def upcoming_id(self) -> str | None:
+        """The id of the sample being read ahead (the next one), or None."""
+        ahead = getattr(self, "_ahead", None)
+        return None if ahead is None else ahead[0]
+
+    def upcoming_instances(self, timeout: float | None = 0.0) -> tuple | None:
+        """``(record, instances)`` of the sample that comes next: its record (see
+        :meth:`upcoming`) and the :class:`Instance` objects it will open with if nothing
+        changes before (instances is None where they are not built ahead). The same
+        objects become :attr:`instances` when the sample is opened from this read (its
+        stamp unchanged, the threshold unchanged for them), so a display can render
+        them ahead and check ``is`` identity when the sample opens. None as for
+        :meth:`upcoming`."""
         ahead = getattr(self, "_ahead", None)
         if ahead is None:
             return None
         try:
-            return ahead[1].result(timeout=timeout)[1]
+            got = ahead[1].result(timeout=timeout)
         except Exception:  # noqa: BLE001 - not ready, cancelled or failed: nothing to prepare
             return None
+        return got.record, got.instances
 
     def _take_ahead(self, sid: str):
-        """``((stamp, record), image)`` prepared for ``sid``, or ``(None, None)``."""
+        """``((stamp, record), image, instances)`` prepared for ``sid``, or
+        ``(None, None, None)``."""
         ahead, self._ahead = getattr(self, "_ahead", None), None
         if ahead is None or ahead[0] != sid:
-            return None, None
+            return None, None, None
         if isinstance(self.store, ReviewStore) and self.store.offline and not ahead[1].done():
-            return None, None  # a read stuck on an unreachable server: don't wait for it
+            return None, None, None  # a read stuck on an unreachable server: don't wait for it
         try:
-            stamp, record, image = ahead[1].result(timeout=10)
+            got = ahead[1].result(timeout=10)
         except Exception:  # noqa: BLE001 - a failed or slow read ahead: read it now
-            return None, None
-        return (stamp, record), image
+            return None, None, None
+        return (got.stamp, got.record), got.image, got.instances
 
     def _build(self, record) -> list[Instance]:
         w, h = record.width, record.height
@@ -1035,8 +1233,12 @@ class ReviewSession:
         self._require_image("saving the unsaved changes")
         reviews, final = self._decisions(final_submit=False)
         try:
-            self.store.save_draft(self.sample_id, reviews, final, reviewed_by=self.annotator,
-                                  current_status=self.review_status, **self._team_write(False))
+            if self._is_copy(self.sample_id):
+                self.store.save_copy(self.sample_id, final, self.annotator, status=None,
+                                     claim_ttl=self.claims.ttl)
+            else:
+                self.store.save_draft(self.sample_id, reviews, final, reviewed_by=self.annotator,
+                                      current_status=self.review_status, **self._team_write(False))
         except ClaimLostError:
             self._claim_lost()
             raise
@@ -1068,12 +1270,27 @@ class ReviewSession:
         Works on a sample whose image is missing too: then only the status
         "skipped" (with ``reviewed_by``/``reviewed_at``) is written; unsaved
         changes are dropped and the labels stored before are kept as they are.
+        In a team review that write is conditional on the claim and releases it,
+        like any skip.
 
         Returns:
             the new index.
+
+        Raises:
+            ClaimLostError: a team review whose claim on the sample was taken
+                over; nothing is written, the session stays on the sample.
         """
         if self._image_problem() is not None:
-            self.store.set_status([self.sample_id], "skipped", reviewed_by=self.annotator)
+            try:
+                if self._is_copy(self.sample_id):
+                    self.store.save_copy(self.sample_id, None, self.annotator, status="skipped",
+                                         claim_ttl=self.claims.ttl)
+                else:
+                    self.store.set_status([self.sample_id], "skipped", reviewed_by=self.annotator,
+                                          **self._team_write(False))
+            except ClaimLostError:
+                self._claim_lost()
+                raise
             if self.claims is not None:
                 self.claims.finished(self.sample_id)
             self._instances = list(self._saved)
@@ -1090,8 +1307,13 @@ class ReviewSession:
         rejected; "skipped": they stay pending), release its claim, move on."""
         reviews, final = self._decisions(final_submit=status == "done")
         try:
-            self.store.save_review(self.sample_id, reviews, final, status=status,
-                                   reviewed_by=self.annotator, **self._team_write(True))
+            if self._is_copy(self.sample_id):  # only the copy's fields; the primary is never touched
+                team = self._team_write(True)
+                self.store.save_copy(self.sample_id, final, self.annotator, status=status,
+                                     review_seconds=team["review_seconds"], claim_ttl=team["claim_ttl"])
+            else:
+                self.store.save_review(self.sample_id, reviews, final, status=status,
+                                       reviewed_by=self.annotator, **self._team_write(True))
         except ClaimLostError:
             self._claim_lost()
             raise
@@ -1104,7 +1326,12 @@ class ReviewSession:
     def _advance(self) -> int:
         i = self._index
         if self.claims is not None and i + 1 >= len(self._ids):
-            more = [m for m in self.claims.claim() if m not in self._ids]  # the next batch
+            from pymongo.errors import ConnectionFailure
+
+            try:
+                more = [m for m in self.claims.claim() if m not in self._ids]  # the next batch
+            except ConnectionFailure:  # the server is away: no new claims until it is back
+                more = []
             self._ids.extend(more)
             self._statuses.extend([None] * len(more))
         elif self.claims is not None:

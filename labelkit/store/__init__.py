@@ -8,6 +8,8 @@
 * :mod:`.dataset` - resolve a dataset name, tell image from video collections;
 * :mod:`.claims` - team reviews: atomic per-sample claims with expiry, the
   claim condition of a team review's writes;
+* :mod:`.overlap` - agreement studies: the overlap setting, sample marks, copy
+  claims and the copy writes;
 * :mod:`.progress` - ``lk.progress(ds)``: reviewed / claimed / free, per annotator (reads only);
 * :mod:`.server` - a standalone ``mongod`` with auth (``labelkit serve-db``, tests), and
   :func:`~labelkit.store.server.probe` (``labelkit doctor``).

@@ -29,6 +29,17 @@ still this annotator") in its filter, so the check and the data are one atomic
 update, never check-then-write; a refused write raises
 :class:`~labelkit.errors.ClaimLostError` (:func:`claim_refusal`). A submitted
 or skipped sample's claim is cleared in that same write.
+
+Overlap (agreement studies, :mod:`labelkit.store.overlap`): on a dataset whose
+samples carry ``review_copies >= 2``, :meth:`Claims.claim` also takes *copy*
+claims (an extra, blind review of a sample someone else reviews as its primary),
+scanning the collection in order and taking whichever kind a sample offers this
+annotator (the primary when both), so overlapped samples are not left to the
+end. A copy claim is one atomic update of ``overlap_claims`` with the same
+server-clock expiry; :meth:`~Claims.renew`, :meth:`~Claims.release` and
+:meth:`~Claims.resume` cover both kinds, and :attr:`Claims.copies` tells which
+held samples are copies. An annotator never holds the primary and a copy of one
+sample.
 """
 
 from __future__ import annotations
@@ -59,12 +70,15 @@ _REVIEWED = ["done", "skipped"]
 
 
 def declare_claim_fields(dataset) -> None:
-    """Declare the claim fields on ``dataset`` (idempotent)."""
+    """Declare the claim fields on ``dataset`` (idempotent, and safe when several
+    annotators' sessions open at once: :func:`labelkit.store.overlap.declare_field`)."""
+    from .overlap import declare_field
+
     fo = _fo()
     schema = dataset.get_field_schema()
     for name, ftype in CLAIM_FIELDS:
         if name not in schema:
-            dataset.add_sample_field(name, getattr(fo, ftype))
+            declare_field(dataset, name, getattr(fo, ftype))
 
 
 def _check(annotator, ttl, batch_size) -> tuple[str, float, int]:
@@ -88,24 +102,33 @@ class Claims:
         annotator: who claims (the name written to ``claimed_by`` and ``reviewed_by``).
         ttl: seconds a claim lasts without renewal.
         batch_size: samples per :meth:`claim` call.
+        collection: a callable returning the pymongo samples collection to claim
+            through (a session passes its store's writer collection: short
+            server-selection timeouts, journaled writes); default FiftyOne's.
 
     Attributes:
-        held: ids this annotator holds and has not finished, in claim order.
+        held: ids this annotator holds and has not finished, in claim order
+            (primary and copy claims).
+        copies: the ids in :attr:`held` (and finished ones) that are copy claims
+            (extra reviews of an overlap study, :mod:`labelkit.store.overlap`).
         conflicts: claim attempts lost to another annotator (the sample looked free
             when read, and someone else's update came first).
         events: ``(kind, sample_id, claimed_at, claim_expires)`` for "claim" /
-            "done" / "release" / "lost" (server times of a "claim"; None for the
-            others), for logs and tests.
+            "copy" (a copy claim) / "done" / "release" / "lost" (server times of a
+            "claim" / "copy"; None for the others), for logs and tests.
 
     Raises:
         ReviewError: an empty annotator name, a bad ``ttl`` or ``batch_size``.
     """
 
-    def __init__(self, samples, annotator: str, ttl: float = DEFAULT_TTL, batch_size: int = DEFAULT_BATCH):
+    def __init__(self, samples, annotator: str, ttl: float = DEFAULT_TTL, batch_size: int = DEFAULT_BATCH,
+                 collection=None):
         self.annotator, self.ttl, self.batch_size = _check(annotator, ttl, batch_size)
+        self._collection = collection
         self.samples = samples
         self.dataset = samples._dataset
         self.held: list[str] = []
+        self.copies: set[str] = set()
         self.lost: set[str] = set()
         self.conflicts = 0
         self.events: list[tuple] = []
@@ -117,6 +140,8 @@ class Claims:
 
     @property
     def _coll(self):
+        if self._collection is not None:
+            return self._collection()
         return self.dataset._sample_collection
 
     @property
@@ -132,30 +157,49 @@ class Claims:
                 {"claimed_by": self.annotator},
                 {"$expr": {"$lt": ["$claim_expires", "$$NOW"]}},
             ],
+            # never the primary of a sample this annotator reviews (or reviewed) as a copy
+            "overlap_done": {"$ne": self.annotator},
+            "overlap_claims.annotator": {"$ne": self.annotator},
         }
 
-    def _candidates(self) -> list[str]:
-        """Ids of the collection that look claimable now, in its order (a read; the
-        claim itself re-checks atomically)."""
+    def _candidates(self) -> list[tuple[str, str]]:
+        """``(id, "primary" | "copy")`` of the samples that look claimable now, in the
+        collection's order (a read; the claim itself re-checks atomically). A sample
+        that offers both kinds is listed as "primary"."""
         ids = list(self.samples.values("id"))
         if not ids:
             return []
         from bson import ObjectId
 
+        me = self.annotator
         now = self._coll.database.command("hello")["localTime"].replace(tzinfo=None)
         query = {} if self.samples is self.dataset else {"_id": {"$in": [ObjectId(i) for i in ids]}}
         state = {
             str(d["_id"]): d
-            for d in self._coll.find(query, {"review_status": 1, "claimed_by": 1, "claim_expires": 1})
+            for d in self._coll.find(query, {"review_status": 1, "claimed_by": 1, "claim_expires": 1,
+                                             "reviewed_by": 1, "review_copies": 1, "overlap_claims": 1,
+                                             "overlap_done": 1, "overlap_skipped": 1})
         }
         out = []
         for i in ids:
             d = state.get(i)
-            if d is None or d.get("review_status") in _REVIEWED:
+            if d is None:
                 continue
             who, exp = d.get("claimed_by"), d.get("claim_expires")
-            if who is None or who == self.annotator or exp is None or exp.replace(tzinfo=None) < now:
-                out.append(i)
+            done = d.get("overlap_done") or []
+            copy_claims = d.get("overlap_claims") or []
+            copying = me in done or any(c.get("annotator") == me for c in copy_claims)
+            if d.get("review_status") not in _REVIEWED and not copying and (
+                    who is None or who == me or exp is None or exp.replace(tzinfo=None) < now):
+                out.append((i, "primary"))
+                continue
+            k = d.get("review_copies") or 0
+            if k < 2 or copying or who == me or d.get("reviewed_by") == me or me in (d.get("overlap_skipped") or []):
+                continue
+            live = sum(1 for c in copy_claims
+                       if c.get("claim_expires") is not None and c["claim_expires"].replace(tzinfo=None) >= now)
+            if len(done) + live < k - 1:
+                out.append((i, "copy"))
         return out
 
     def _try(self, sample_id: str) -> bool:
@@ -175,6 +219,33 @@ class Claims:
         self.events.append(("claim", sample_id, doc["claimed_at"], doc["claim_expires"]))
         return True
 
+    def _try_copy(self, sample_id: str, renew: bool = False) -> bool:
+        """Take a copy claim on one sample (one atomic update; ``renew``: re-take one
+        this annotator already holds, e.g. after a kernel restart)."""
+        from bson import ObjectId
+        from pymongo import ReturnDocument
+
+        from .overlap import copy_claim_filter, copy_claim_update, copy_renew_update
+
+        oid = ObjectId(sample_id)
+        if renew:
+            filt = {"_id": oid, "overlap_claims.annotator": self.annotator}
+            update = copy_renew_update(self.annotator, self._ttl_ms)
+        else:
+            filt, update = copy_claim_filter(oid, self.annotator), copy_claim_update(self.annotator, self._ttl_ms)
+        doc = self._coll.find_one_and_update(filt, update, projection={"overlap_claims": 1},
+                                             return_document=ReturnDocument.AFTER)
+        if doc is None:
+            return False
+        mine = next(c for c in doc["overlap_claims"] if c.get("annotator") == self.annotator)
+        self.copies.add(sample_id)
+        self.events.append(("copy", sample_id, mine.get("claimed_at"), mine.get("claim_expires")))
+        return True
+
+    def is_copy(self, sample_id: str) -> bool:
+        """Whether this annotator's claim on ``sample_id`` is a copy claim (an extra review)."""
+        return sample_id in self.copies
+
     def resume(self) -> list[str]:
         """Re-take (and renew) this annotator's unfinished claims from an earlier
         session (a kernel restart), in the collection's order."""
@@ -184,9 +255,15 @@ class Claims:
                 {"claimed_by": self.annotator, "review_status": {"$nin": _REVIEWED}}, {"_id": 1}
             )
         }
-        if not mine:
+        copies = {str(d["_id"]) for d in self._coll.find({"overlap_claims.annotator": self.annotator}, {"_id": 1})}
+        if not mine and not copies:
             return []
-        got = [i for i in self.samples.values("id") if i in mine and i not in self.held and self._try(i)]
+        got = []
+        for i in self.samples.values("id"):
+            if i in self.held:
+                continue
+            if (i in copies and self._try_copy(i, renew=True)) or (i in mine and self._try(i)):
+                got.append(i)
         with self._lock:
             self.held.extend(got)
         return got
@@ -200,12 +277,12 @@ class Claims:
         """
         n = self.batch_size if n is None else int(n)
         got: list[str] = []
-        for sid in self._candidates():
+        for sid, kind in self._candidates():
             if len(got) >= n:
                 break
             if sid in self.held:
                 continue
-            if self._try(sid):
+            if (self._try(sid) if kind == "primary" else self._try_copy(sid)):
                 got.append(sid)
             else:
                 self.conflicts += 1
@@ -230,31 +307,42 @@ class Claims:
         self._last_renew = time.monotonic()
         if not held:
             return 0
-        oids = [ObjectId(i) for i in held]
-        res = self._coll.update_many(
-            {"_id": {"$in": oids}, "claimed_by": self.annotator, "review_status": {"$nin": _REVIEWED}},
-            [{"$set": {"claim_expires": {"$add": ["$$NOW", self._ttl_ms]}}}],
-        )
-        if res.matched_count < len(held):
-            still = {
-                str(d["_id"])
-                for d in self._coll.find(
-                    {"_id": {"$in": oids}, "claimed_by": self.annotator,
-                     "review_status": {"$nin": _REVIEWED}}, {"_id": 1}
-                )
-            }
+        from .overlap import copy_renew_update
+
+        prim = [ObjectId(i) for i in held if i not in self.copies]
+        cops = [ObjectId(i) for i in held if i in self.copies]
+        prim_filter = {"_id": {"$in": prim}, "claimed_by": self.annotator, "review_status": {"$nin": _REVIEWED}}
+        copy_filter = {"_id": {"$in": cops}, "overlap_claims.annotator": self.annotator}
+        matched = 0
+        if prim:
+            matched += self._coll.update_many(
+                prim_filter, [{"$set": {"claim_expires": {"$add": ["$$NOW", self._ttl_ms]}}}]).matched_count
+        if cops:
+            matched += self._coll.update_many(copy_filter, copy_renew_update(self.annotator, self._ttl_ms)).matched_count
+        if matched < len(held):
+            still = set()
+            for filt, ids in ((prim_filter, prim), (copy_filter, cops)):
+                if ids:
+                    still |= {str(d["_id"]) for d in self._coll.find(filt, {"_id": 1})}
             with self._lock:
-                for i in [i for i in self.held if i not in still]:
+                for i in [i for i in self.held if i in held and i not in still]:
                     self.held.remove(i)
                     self.lost.add(i)
                     self.events.append(("lost", i, None, None))
-        return res.matched_count
+        return matched
 
     def touch(self) -> None:
         """Renew the claims if the last renewal is older than ``ttl / 6`` (cheap
-        otherwise: call it on every decision)."""
+        otherwise: call it on every decision). An unreachable server is not an
+        error here (the background renewal tries again; the decisions go to the
+        outage journal)."""
         if time.monotonic() - self._last_renew > self.ttl / 6:
-            self.renew()
+            from pymongo.errors import ConnectionFailure
+
+            try:
+                self.renew()
+            except ConnectionFailure:
+                self._last_renew = time.monotonic()
 
     def finished(self, sample_id: str) -> None:
         """Forget a sample this annotator submitted or skipped (its claim was cleared
@@ -279,14 +367,22 @@ class Claims:
                     self.held.remove(i)
         if not ids:
             return 0
-        res = self._coll.update_many(
-            {"_id": {"$in": [ObjectId(i) for i in ids]}, "claimed_by": self.annotator,
-             "review_status": {"$nin": _REVIEWED}},
-            {"$set": {"claimed_by": None, "claim_expires": None, "claimed_at": None}},
-        )
+        prim = [ObjectId(i) for i in ids if i not in self.copies]
+        cops = [ObjectId(i) for i in ids if i in self.copies]
+        n = 0
+        if prim:
+            n += self._coll.update_many(
+                {"_id": {"$in": prim}, "claimed_by": self.annotator, "review_status": {"$nin": _REVIEWED}},
+                {"$set": {"claimed_by": None, "claim_expires": None, "claimed_at": None}},
+            ).modified_count
+        if cops:
+            n += self._coll.update_many(
+                {"_id": {"$in": cops}, "overlap_claims.annotator": self.annotator},
+                {"$pull": {"overlap_claims": {"annotator": self.annotator}}},
+            ).modified_count
         for i in ids:
             self.events.append(("release", i, None, None))
-        return res.modified_count
+        return n
 
     # ------------------------------------------------------------ background
     def start_renewal(self, interval: float | None = None) -> None:

@@ -15,6 +15,10 @@ Schema (see README "FiftyOne schema"):
 * team reviews add the sample fields ``claimed_by``, ``claim_expires``,
   ``claimed_at`` and ``review_seconds`` (:mod:`labelkit.store.claims`); their
   writes carry the claim condition in the same single-document update.
+* overlap studies add ``review_copies``, ``overlap_claims``, ``overlap_done``,
+  ``overlap_skipped``, ``overlap_reviews`` and ``<labels>_overlap``
+  (:mod:`labelkit.store.overlap`); a copy's decision (:meth:`ReviewStore.save_copy`)
+  is one conditional pipeline update of those fields only.
 
 Review writes (:meth:`ReviewStore.save_review`, :meth:`ReviewStore.save_draft`,
 :meth:`ReviewStore.set_status`) are explicit single-document pymongo updates of
@@ -26,20 +30,47 @@ with its labels. Each is acknowledged with ``j=True`` (in the server's journal)
 before the method returns. When the server cannot be reached within
 ``$LABELKIT_DB_TIMEOUT_MS`` (3 s), the decision goes to the annotator's local
 journal instead and is written once when the server is back.
-:meth:`ReviewStore.write_proposals` uses FiftyOne's batched ``set_values``.
+:meth:`ReviewStore.write_proposals` uses FiftyOne's batched ``set_values``;
+:meth:`ReviewStore.write_proposal_documents` does the same with documents encoded
+elsewhere (:func:`proposal_documents`, on Ray workers).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import functools
+import logging
 import os
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import DatabaseError, ReviewError, SchemaError
 from .schema import REVIEW_STATES, SAMPLE_STATES, _fo, _utcnow, _validate_label, default_annotator
+
+logger = logging.getLogger("labelkit")
+
+
+@dataclass(frozen=True)
+class LostDecision:
+    """A journaled decision the server refused at replay because its claim was lost
+    meanwhile (the claim expired during the outage and another annotator took the
+    sample over): it was NOT written. :attr:`ReviewStore.lost` lists them.
+
+    Attributes:
+        sample_id: the sample.
+        decision_id: the journaled decision's id.
+        kind: "review" | "draft" | "status" | "copy".
+        annotator: whose decision it was.
+        message: why, in the words of a :class:`~labelkit.errors.ClaimLostError`.
+    """
+
+    sample_id: str
+    decision_id: str
+    kind: str
+    annotator: str
+    message: str
 
 
 @dataclass
@@ -76,6 +107,10 @@ _STATUS_FIELDS = (("review_status", "StringField"), ("reviewed_by", "StringField
 #: Records the read-ahead cache keeps ahead of the current sample (they are what a
 #: review can go on with while the database is unreachable).
 PREFETCH = 32
+
+#: Guards every store's read-ahead cache: a review session fills it from its
+#: background thread (:meth:`ReviewStore.prefetch`) while its UI thread reads it.
+_CACHE_LOCK = threading.RLock()
 
 #: Milliseconds a write (or read) waits for an unreachable server before the
 #: decision goes to the local journal (``$LABELKIT_DB_TIMEOUT_MS``, default 3000;
@@ -305,9 +340,13 @@ class ReviewStore:
         used when the sample's :meth:`stamp` still matches (nothing wrote to it since),
         else the sample is read again.
 
-        The record is also kept in a small read-ahead cache, with the records of the
-        first of ``ahead`` (the samples the reviewer will open next, in order) read
-        in one query when fewer than half of :data:`PREFETCH` of them are cached.
+        The record is also kept in a small read-ahead cache. ``ahead`` (the samples
+        the reviewer will open next, in order) tops the cache up *in this call*:
+        their records are read when fewer than half of the first :data:`PREFETCH`
+        of them are cached (:meth:`to_prefetch`), which can take seconds for big
+        masks. A caller on a UI thread passes no ``ahead`` and runs
+        :meth:`prefetch` in a background thread instead, as
+        :class:`~labelkit.review.session.ReviewSession` does.
         While the database is unreachable the cache answers instead (with the
         decisions journaled meanwhile laid over it), so a review goes on offline.
 
@@ -316,7 +355,7 @@ class ReviewStore:
                 before it went away.
         """
         if self._offline_since is not None and time.monotonic() - self._last_try < _retry_s():
-            return self._offline_record(sample_id)
+            return self._offline_record(sample_id, prefetched)
         try:
             self._last_try = time.monotonic()
             _writer_client().admin.command("ping")  # fails fast, where FiftyOne's client waits 30 s
@@ -328,10 +367,11 @@ class ReviewStore:
             else:
                 record = self._record(self.dataset[sample_id])
             self._cache_put(record)
-            self._prefetch(ahead)
+            if ahead:
+                self._prefetch(ahead)
         except _connection_errors() as exc:
             self._went_offline(exc)
-            return self._offline_record(sample_id)
+            return self._offline_record(sample_id, prefetched)
         return record
 
     def _record(self, sample) -> SampleRecord:
@@ -356,35 +396,88 @@ class ReviewStore:
         )
 
     def _cache_get(self, sample_id: str) -> SampleRecord | None:
-        return None if self._cache is None else self._cache.get(str(sample_id))
+        with _CACHE_LOCK:
+            return None if self._cache is None else self._cache.get(str(sample_id))
 
-    def _cache_put(self, record: SampleRecord) -> None:
-        if self._cache is None:
-            self._cache = {}
-        self._cache.pop(record.id, None)
-        self._cache[record.id] = record
-        while len(self._cache) > 4 * PREFETCH:
-            self._cache.pop(next(iter(self._cache)))
+    def _cache_put(self, record: SampleRecord, replace: bool = True) -> bool:
+        """Keep ``record`` (the newest last; the oldest beyond ``4 * PREFETCH`` go).
+        ``replace=False`` keeps a record already cached for that sample instead (a
+        background read must not undo what the UI thread read or wrote since it
+        started). Returns whether ``record`` was stored."""
+        with _CACHE_LOCK:
+            if self._cache is None:
+                self._cache = {}
+            if not replace and record.id in self._cache:
+                return False
+            self._cache.pop(record.id, None)
+            self._cache[record.id] = record
+            while len(self._cache) > 4 * PREFETCH:
+                self._cache.pop(next(iter(self._cache)))
+            return True
 
-    def _prefetch(self, ahead: Sequence[str]) -> None:
+    def to_prefetch(self, ahead: Sequence[str]) -> list[str]:
+        """The ids among the first :data:`PREFETCH` of ``ahead`` that the read-ahead
+        cache lacks, or ``[]`` when at least half of them are cached (the window is
+        topped up in batches, not one record per sample)."""
         window = [str(i) for i in list(ahead)[:PREFETCH]]
         missing = [i for i in window if self._cache_get(i) is None]
         if len(window) - len(missing) >= PREFETCH // 2 or not missing:
-            return
-        for sample in self.dataset.select(missing):
-            try:
-                self._cache_put(self._record(sample))
-            except Exception:  # noqa: BLE001 - a sample that cannot be read ahead is read when opened
-                continue
+            return []
+        return missing
 
-    def _offline_record(self, sample_id: str) -> SampleRecord:
+    def prefetch(self, sample_ids: Sequence[str], pause: Callable[[], bool] | None = None) -> list[str]:
+        """Read the records of ``sample_ids`` into the read-ahead cache, skipping those
+        already cached; thread-safe, meant for a background thread.
+
+        Args:
+            sample_ids: what to read (e.g. :meth:`to_prefetch`'s answer).
+            pause: asked after each record; True stops the read there (the caller has
+                more urgent work for its thread and reads the rest later).
+
+        Returns:
+            the ids not read yet (empty when done). A record that cannot be read is
+            skipped (it is read when opened); an unreachable database ends the read
+            quietly (the outage is noticed and reported by :meth:`load` and the writes).
+        """
+        todo = [str(i) for i in sample_ids]
+        todo = [i for i in todo if self._cache_get(i) is None]
+        if not todo:
+            return []
+        done: set[str] = set()
+        try:
+            for sample in self.dataset.select(todo):
+                done.add(sample.id)
+                try:
+                    self._cache_put(self._record(sample), replace=False)
+                except Exception:  # noqa: BLE001 - a sample that cannot be read ahead is read when opened
+                    pass
+                if pause is not None and pause():
+                    break
+            else:
+                return []
+        except _connection_errors():
+            return []
+        return [i for i in todo if i not in done]
+
+    def _prefetch(self, ahead: Sequence[str]) -> None:
+        """Top up the read-ahead window now, in the caller's thread (``load(ahead=...)``)."""
+        self.prefetch(self.to_prefetch(ahead))
+
+    def _offline_record(self, sample_id: str, prefetched: tuple | None = None) -> SampleRecord:
+        """A copy of the cached record of ``sample_id`` (the database is unreachable);
+        a ``prefetched`` ``(stamp, record)`` of it read just before (and not cached yet)
+        is cached and served too."""
+        if prefetched is not None and str(prefetched[1].id) == str(sample_id):
+            self._cache_put(prefetched[1], replace=False)
         rec = self._cache_get(sample_id)
         if rec is not None:
+            with _CACHE_LOCK:  # a consistent copy (the cache may be filled meanwhile)
+                proposals, labels, status = list(rec.proposals), list(rec.labels), rec.review_status
             return SampleRecord(
                 id=rec.id, filepath=rec.filepath, width=rec.width, height=rec.height,
-                proposals=[_copy_keep_id(d) for d in rec.proposals],
-                labels=[_copy_keep_id(d) for d in rec.labels],
-                review_status=rec.review_status,
+                proposals=[_copy_keep_id(d) for d in proposals],
+                labels=[_copy_keep_id(d) for d in labels],
+                review_status=status,
             )
         status = self.db_status or f"database unreachable ({self._offline_reason})"
         raise DatabaseError(
@@ -577,6 +670,8 @@ class ReviewStore:
     _journal = None
     _pending: int = 0
     _cache: dict | None = None
+    _copies: dict | None = None
+    _lost: list | None = None
     replayed: int = 0
 
     def _collection(self):
@@ -589,8 +684,18 @@ class ReviewStore:
         from bson import ObjectId
 
         coll = self._collection()
-        set_ = dict(entry["set"])
         did = entry["decision_id"]
+        if entry["kind"] == "copy":  # an overlap copy: its own fields, its own exactly-once record
+            from .overlap import copy_owner_filter, copy_write_update
+
+            me = entry["annotator"]
+            conds: list = [{"_id": ObjectId(entry["sample_id"])}, copy_owner_filter(me)]
+            if replay:
+                conds.append({"overlap_reviews": {"$not": {"$elemMatch": {
+                    "annotator": me, "decision_id": {"$gte": did}}}}})
+            res = coll.update_one({"$and": conds}, copy_write_update(entry))
+            return res.matched_count == 1
+        set_ = dict(entry["set"])
         newer_absent = [
             {"review_decision_id": {"$exists": False}},
             {"review_decision_id": None},
@@ -601,6 +706,10 @@ class ReviewStore:
             filt: dict = {"_id": {"$in": oids}}
             if replay:
                 filt["$or"] = newer_absent
+            if entry.get("claim"):  # a team review's skip: only while the annotator holds the claim
+                from .claims import owner_filter
+
+                filt = {"$and": [filt, owner_filter(entry["claim"]["annotator"])]}
             res = coll.update_many(filt, {"$set": set_})
             return res.matched_count > 0
         filt = {"_id": ObjectId(entry["sample_id"])}
@@ -627,13 +736,11 @@ class ReviewStore:
         """Why an online write matched nothing (a read, only after a refused write)."""
         from bson import ObjectId
 
-        sid = entry["sample_id"]
+        sid = entry.get("sample_id") or entry["sample_ids"][0]
         prop = entry["proposals_field"]
         doc = self._collection().find_one({"_id": ObjectId(sid)}, {f"{prop}.detections._id": 1} if prop else {"_id": 1})
         if doc is not None and entry.get("claim"):
-            from .claims import claim_refusal
-
-            lost = claim_refusal(self._collection(), entry)
+            lost = self._claim_lost_error(entry)
             if lost is not None:
                 return lost
         if doc is None:
@@ -641,12 +748,62 @@ class ReviewStore:
                 f"sample {sid} is not in dataset '{self.dataset.name}' (deleted meanwhile?); "
                 "nothing was written. Reload the session (session.reload()) or reopen it"
             )
+        if entry["kind"] in ("copy", "status"):
+            return ReviewError(f"sample {sid}: the server refused the write; nothing was written. "
+                               "Reload the session (session.reload())")
         props = (doc.get(prop) or {}).get("detections") if prop else None
         if props is None:
             return ReviewError(f"sample {sid} has no '{prop}' to review")
         have = {str(d.get("_id")) for d in props}
         unknown = sorted(set(entry["reviews"]) - have)
         return ReviewError(f"sample {sid}: proposal ids {unknown} are not in '{prop}'")
+
+    def _claim_lost_error(self, entry: Mapping):
+        """The :class:`~labelkit.errors.ClaimLostError` of a claimed entry whose claim is
+        gone, or None (the claim is still held)."""
+        coll = self._collection()
+        if entry["kind"] == "copy":
+            from .overlap import copy_refusal
+
+            return copy_refusal(coll, entry)
+        from .claims import claim_refusal
+
+        if "sample_id" not in entry:
+            entry = {**entry, "sample_id": entry["sample_ids"][0]}
+        return claim_refusal(coll, entry)
+
+    def _replay_refusal(self, entry: Mapping):
+        """Why a replayed claimed entry matched nothing: None when it is already written
+        (or superseded by a newer decision of this annotator), else the ClaimLostError
+        when the claim is the reason. A newer decision of *another* annotator does not
+        make ours "superseded": it means the claim was taken over during the outage and
+        ours was never written, which must be reported."""
+        from bson import ObjectId
+
+        sid = entry.get("sample_id") or entry["sample_ids"][0]
+        doc = self._collection().find_one({"_id": ObjectId(sid)}, {"review_decision_id": 1, "overlap_reviews": 1})
+        if doc is None:
+            return None
+        if entry["kind"] == "copy":
+            from .overlap import copy_applied
+
+            if copy_applied(doc, entry):
+                return None
+        elif doc.get("review_decision_id") == entry["decision_id"]:
+            return None  # written by an earlier (interrupted) replay
+        return self._claim_lost_error(entry)
+
+    @property
+    def lost(self) -> list[LostDecision]:
+        """Journaled decisions refused at replay because their claim was lost during
+        the outage (they were NOT written; :attr:`db_status` says so until
+        :meth:`clear_lost`)."""
+        return list(self._lost or [])
+
+    def clear_lost(self) -> list[LostDecision]:
+        """Forget :attr:`lost` (after the user has seen it); returns what it held."""
+        out, self._lost = self.lost, None
+        return out
 
     def _commit(self, entry: dict, final: Sequence = ()) -> None:
         """Write ``entry`` (replaying the journal first), or journal it when the
@@ -680,6 +837,18 @@ class ReviewStore:
 
             for sid in ids:
                 fos.Sample._reload_doc(self.dataset._sample_collection_name, sid)
+        if entry["kind"] == "copy":  # the copy's own view; the primary's record is untouched
+            if cache:
+                key = (entry["sample_id"], entry["annotator"])
+                labels, status = (self._copies or {}).get(key, ([], None))
+                if entry.get("docs") is not None:
+                    labels = [_copy_keep_id(d) for d in final]
+                if entry["status"] is not None:
+                    status = entry["status"]
+                if self._copies is None:
+                    self._copies = {}
+                self._copies[key] = (labels, status)
+            return
         if not cache:
             return
         for sid in ids:
@@ -765,6 +934,16 @@ class ReviewStore:
         if self._update(entry, replay=True):
             self._after_write(entry, (), cache=False)
             return True
+        if entry.get("claim"):
+            # refused: already written (or superseded), or the claim was lost meanwhile.
+            # The latter is never dropped silently: it is listed in `lost` and db_status.
+            lost = self._replay_refusal(entry)
+            if lost is not None:
+                sid = entry.get("sample_id") or entry["sample_ids"][0]
+                self._lost = [*(self._lost or []), LostDecision(
+                    sample_id=sid, decision_id=entry["decision_id"], kind=entry["kind"],
+                    annotator=entry["annotator"], message=str(lost))]
+                logger.warning("journaled decision %s not written: %s", entry["decision_id"], lost)
         return False
 
     def sync(self) -> bool:
@@ -806,16 +985,29 @@ class ReviewStore:
         """A plain-words line about the database, or None when all is well: the
         server is unreachable (how many decisions are kept locally, where, and that
         they will be written when it is back), or decisions still wait in the journal."""
+        lost = self._lost_line()
         if self._offline_since is None and not self._pending:
-            return None
+            return lost
         n = self._pending
         where = f" in {self.journal_path}" if self.journal_path is not None else ""
         if self._offline_since is not None:
-            return (
+            line = (
                 f"database unreachable: {n} decision(s) saved locally{where}, they will be "
                 "written when it is back (keep reviewing; nothing is lost)"
             )
-        return f"{n} decision(s) saved locally{where} are not written to the database yet"
+        else:
+            line = f"{n} decision(s) saved locally{where} are not written to the database yet"
+        return line if lost is None else f"{line}; {lost}"
+
+    def _lost_line(self) -> str | None:
+        lost = self._lost or []
+        if not lost:
+            return None
+        ids = ", ".join(d.sample_id for d in lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
+        return (
+            f"{len(lost)} decision(s) saved locally during the outage were NOT written because "
+            f"the claim was lost (samples {ids}): {lost[0].message} (session.lost lists them)"
+        )
 
     def write_proposals(
         self,
@@ -875,7 +1067,64 @@ class ReviewStore:
             out[sid] = {"_cls": "Detections", "detections": docs}
         return out
 
-    def set_status(self, sample_ids: Iterable[str], status: str | None, reviewed_by: str | None = None) -> int:
+    def write_proposal_documents(
+        self,
+        values: Mapping[str, Sequence[Mapping] | None],
+        field: str | None = None,
+    ) -> int:
+        """Bulk-write proposals already encoded as MongoDB documents, keyed by sample id.
+
+        The documents are those :func:`proposal_documents` makes (the encoding
+        :meth:`write_proposals` uses itself), built elsewhere, e.g. on Ray workers,
+        so that the writing process only writes: one batched FiftyOne
+        ``set_values`` with no label objects built. The result in the database is
+        the same as :meth:`write_proposals` with the ``fo.Detections`` they came from.
+        Which samples to write (not reviewed, not proposed already) is the caller's
+        choice, as for :meth:`write_proposals`.
+
+        Dynamic attributes are stored as they are (as :meth:`write_proposals`
+        does, the schema declares only ``review``).
+
+        Args:
+            values: sample id -> list of detection documents (or None to clear).
+            field: the ``fo.Detections`` field (default: this store's proposals field;
+                declared when missing).
+
+        Returns:
+            the number of samples written.
+
+        Raises:
+            SchemaError: the field holds another label type, or a document is not a
+                detection document (a mapping with ``_cls`` "Detection" and an ``_id``).
+        """
+        field = field or self.proposals
+        if not values:
+            return 0
+        fo = _fo()
+        raw: dict = {}
+        for sid, docs in values.items():
+            if docs is None:
+                raw[sid] = None
+                continue
+            docs = list(docs)
+            for doc in docs:
+                if not isinstance(doc, Mapping) or doc.get("_cls") != "Detection" or "_id" not in doc:
+                    got = sorted(doc) if isinstance(doc, Mapping) else type(doc).__name__
+                    raise SchemaError(
+                        f"sample {sid}: {got!r} is not a detection document (a mapping with "
+                        "_cls='Detection' and an _id, as labelkit.store.image.proposal_documents "
+                        "makes); nothing was written"
+                    )
+            raw[sid] = {"_cls": "Detections", "detections": docs}
+        if not self._check_detections_field(field, self.dataset.get_field_schema()):
+            self.dataset.add_sample_field(field, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
+        self.dataset.set_values(field, raw, key_field="id", validate=False, expand_schema=False)
+        if field == self.proposals:
+            self._declare_attrs()
+        return len(raw)
+
+    def set_status(self, sample_ids: Iterable[str], status: str | None, reviewed_by: str | None = None,
+                   claimed_by: str | None = None, claim_ttl: float | None = None) -> int:
         """Set ``review_status`` (and who/when) of many samples in one write.
 
         One ``update_many``: each sample document gets its status, ``reviewed_by``,
@@ -883,8 +1132,20 @@ class ReviewStore:
         status without its reviewer). Journaled like :meth:`save_review` while the
         server is unreachable.
 
+        Args:
+            sample_ids: the samples.
+            status: None, "done" or "skipped".
+            reviewed_by: annotator name (default :func:`default_annotator`).
+            claimed_by: a team review (one sample): the update's filter requires that
+                this annotator holds the claim, and the same update releases it, like
+                :meth:`save_review`. None: no condition.
+            claim_ttl: the claim lifetime, for the refusal message.
+
         Returns:
             the number of sample ids given.
+
+        Raises:
+            ClaimLostError: with ``claimed_by``, the claim is gone; nothing is written.
         """
         from .journal import new_decision_id
 
@@ -919,8 +1180,132 @@ class ReviewStore:
                 "last_modified_at": now,
             },
         }
+        if claimed_by is not None:
+            if len(ids) != 1:
+                raise ReviewError(f"a claimed status write is for one sample, got {len(ids)}")
+            from .claims import claim_entry
+
+            claim_entry(entry, claimed_by, release=True, ttl=claim_ttl)
         self._commit(entry)
         return len(ids)
+
+    # ------------------------------------------------------------ overlap copies
+    def copy_record(self, record: SampleRecord, annotator: str) -> SampleRecord:
+        """The blind view of an overlap copy: ``record``'s proposals with ``review``
+        reset to None, and as labels only ``annotator``'s own copy labels from
+        ``<labels>_overlap`` (a draft, or a submitted copy) -- never the primary's
+        labels or decisions. ``review_status`` is the copy's: "done" once submitted,
+        "skipped" once skipped, else None. While the server is unreachable, the copy
+        as last read or written by this store (empty if never).
+        """
+        from .overlap import overlap_field
+
+        props = []
+        for p in record.proposals:
+            p = _copy_keep_id(p)
+            p["review"] = None
+            props.append(p)
+        key = (record.id, annotator)
+        labels, status = (self._copies or {}).get(key, ([], None))
+        if not (self._offline_since is not None and time.monotonic() - self._last_try < _retry_s()):
+            field = overlap_field(self.labels)
+            try:
+                doc = self._collection().find_one(
+                    {"_id": _oid(record.id, "sample")},
+                    {f"{field}.detections": 1, "overlap_done": 1, "overlap_skipped": 1})
+            except _connection_errors() as exc:
+                self._went_offline(exc)
+            else:
+                fo = _fo()
+                doc = doc or {}
+                dets = ((doc.get(field) or {}).get("detections")) or []
+                labels = [fo.Detection.from_dict(d) for d in dets if d.get("annotator") == annotator]
+                status = ("done" if annotator in (doc.get("overlap_done") or [])
+                          else "skipped" if annotator in (doc.get("overlap_skipped") or []) else None)
+                if self._copies is None:
+                    self._copies = {}
+                self._copies[key] = (labels, status)
+        return SampleRecord(id=record.id, filepath=record.filepath, width=record.width, height=record.height,
+                            proposals=props, labels=[_copy_keep_id(d) for d in labels], review_status=status)
+
+    def save_copy(
+        self,
+        sample_id: str,
+        final: Sequence | None,
+        annotator: str,
+        status: str | None = None,
+        review_seconds: float | None = None,
+        claim_ttl: float | None = None,
+    ) -> _dt.datetime:
+        """Write an overlap copy's decision: one conditional single-document update.
+
+        The filter requires that ``annotator`` holds the copy claim (or submitted
+        this copy before); the update replaces only this annotator's detections in
+        ``<labels>_overlap`` (each gets ``annotator``), records the decision in
+        ``overlap_reviews`` and, for a submit / skip, adds the annotator to
+        ``overlap_done`` / ``overlap_skipped`` and removes the copy claim. The
+        primary review's fields are never written. Acknowledged (``j=True``) before
+        it returns, or journaled (kind "copy") while the server is unreachable.
+
+        Args:
+            sample_id: the sample.
+            final: the copy's final ``fo.Detection`` list (with provenance
+                attributes); None keeps the stored copy labels (a skip of a sample
+                whose image is missing).
+            annotator: whose copy.
+            status: None (a draft), "done" (submit) or "skipped".
+            review_seconds: seconds the copy was open (recorded with a submit).
+            claim_ttl: the claim lifetime, for the refusal message.
+
+        Returns:
+            the decision's timestamp (UTC).
+
+        Raises:
+            ReviewError: a bad status, a label without provenance or a bad id;
+                nothing is written.
+            ClaimLostError: the copy claim is gone (expired and its slot taken);
+                nothing is written.
+        """
+        import numpy as np
+        from bson import Binary, ObjectId
+
+        from .journal import new_decision_id
+        from .overlap import overlap_field
+
+        if status not in (None, "done", "skipped"):
+            raise ReviewError(f"a copy's status must be None, 'done' or 'skipped', got {status!r}")
+        _oid(sample_id, "sample")
+        docs = None
+        if final is not None:
+            final = list(final)
+            docs = []
+            for det in final:
+                _validate_label(det)
+                det["annotator"] = annotator
+                doc = _detection_doc(det, ObjectId, Binary, np.ndarray)
+                docs.append(dict(det.to_mongo()) if doc is None else doc)
+        now = _utcnow()
+        entry = {
+            "v": 1,
+            "decision_id": new_decision_id(),
+            "kind": "copy",
+            "dataset": self.dataset.name,
+            "collection": self.dataset._sample_collection_name,
+            "sample_id": str(sample_id),
+            "proposals_field": self.proposals,
+            "labels_field": self.labels,
+            "overlap_field": overlap_field(self.labels),
+            "status": status,
+            "annotator": annotator,
+            "decided_at": now,
+            "reviews": {},
+            "docs": docs,
+            "review_seconds": None if review_seconds is None else float(review_seconds),
+            "claim": {"annotator": annotator, "release": status is not None, "ttl": claim_ttl},
+            "set": {},
+        }
+        self._commit(entry, final or ())
+        return now
 
 
 def _oid(value: str, what: str):
@@ -1026,6 +1411,33 @@ def _npy_header(descr: str, shape: tuple) -> bytes:
         d += " " * (21 - len(repr(shape[0])))
     d += " " * (64 - (10 + len(d) + 1) % 64) + "\n"
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(d)) + d.encode("latin1")
+
+
+def proposal_documents(dets) -> list[dict]:
+    """The MongoDB documents of a ``fo.Detections``' detections, exactly as
+    :meth:`ReviewStore.write_proposals` stores them (FiftyOne's format: ``_id``,
+    ``_cls``, ``label``, ``bounding_box``, ``confidence``, ``mask`` as compressed
+    ``.npy`` bytes, dynamic attributes such as ``review``), for
+    :meth:`ReviewStore.write_proposal_documents`. Needs no database: Ray workers
+    call it, so the driver only writes. The documents pickle (``bson`` ids and
+    binaries).
+
+    Raises:
+        SchemaError: ``dets`` is not a ``fo.Detections`` of ``fo.Detection``.
+    """
+    import numpy as np
+    from bson import Binary, ObjectId
+
+    fo = _fo()
+    if not isinstance(dets, fo.Detections):
+        raise SchemaError(f"proposal_documents needs a fo.Detections, got {type(dets).__name__}")
+    out = []
+    for det in dets._data["detections"] or []:  # _data: no mongoengine dereferencing
+        if not isinstance(det, fo.Detection):
+            raise SchemaError(f"a fo.Detections holds a {type(det).__name__}, not a fo.Detection")
+        doc = _detection_doc(det, ObjectId, Binary, np.ndarray) if type(det) is fo.Detection else None
+        out.append(dict(det.to_mongo()) if doc is None else doc)
+    return out
 
 
 def _detection_doc(det, object_id, binary, ndarray) -> dict | None:

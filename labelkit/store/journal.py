@@ -13,12 +13,18 @@ Layout: one file per annotator and dataset,
 (MongoDB extended JSON, so ids, dates and masks round-trip exactly):
 
 * ``v``: format version (1); ``decision_id``: unique and time-ordered (see
-  :func:`new_decision_id`); ``kind``: "review" | "draft" | "status";
+  :func:`new_decision_id`); ``kind``: "review" | "draft" | "status" | "copy";
 * ``dataset``, ``collection``, ``sample_id``, ``proposals_field``, ``labels_field``;
 * ``status``, ``annotator``, ``decided_at`` (ISO 8601 UTC);
 * ``reviews``: proposal id -> None | "accepted" | "edited" | "rejected";
 * ``set``: the exact ``$set`` document of the sample update (final labels with
-  their masks as zlib-compressed ``.npy`` bytes, base64 in the JSON).
+  their masks as zlib-compressed ``.npy`` bytes, base64 in the JSON);
+* team reviews: ``claim`` (``{"annotator", "release", "ttl"}``): the write is
+  conditional on that annotator's claim;
+* ``kind == "copy"`` (an overlap study's extra review, :mod:`labelkit.store.overlap`):
+  ``overlap_field``, ``docs`` (the copy's detection documents, or None to keep
+  them), ``review_seconds``; ``set`` is empty (the update is a pipeline built from
+  the entry, touching only the copy fields).
 
 Appends are flushed and ``fsync``-ed before :meth:`Journal.append` returns (and the
 folder is synced when the file is created), so an acknowledged decision survives a
@@ -30,7 +36,13 @@ Exactly once: each decision's id is written into the sample document
 (``review_decision_id``) by the same single-document update, and a replayed
 decision is only applied when the document holds no newer decision, so a replay
 interrupted by a crash and run again writes nothing twice, and never lets an older
-decision overwrite a newer one.
+decision overwrite a newer one. A copy's decision id is kept per annotator in the
+sample's ``overlap_reviews`` instead (the primary's ``review_decision_id`` is never
+touched by a copy), with the same rule.
+
+A claimed decision refused at replay because its claim was taken over during the
+outage is not written, and not dropped silently: the store lists it in
+:attr:`~labelkit.store.image.ReviewStore.lost` and its ``db_status`` says so.
 """
 
 from __future__ import annotations

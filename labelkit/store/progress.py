@@ -2,7 +2,8 @@
 
 Reads the review fields (``review_status``, ``reviewed_by``, ``reviewed_at``, the
 claim fields of :mod:`labelkit.store.claims`, ``review_seconds``, the proposals'
-``review``) in one pass with pymongo (a projection of FiftyOne's sample
+``review``, and an overlap study's copy fields of :mod:`labelkit.store.overlap`)
+in one pass with pymongo (a projection of FiftyOne's sample
 collection, masks never read) and renders a notebook table and a bar plot.
 It writes nothing.
 """
@@ -23,9 +24,10 @@ class AnnotatorStats:
 
     Attributes:
         name: the ``reviewed_by`` / ``claimed_by`` name.
-        done: samples submitted ("done").
-        skipped: samples skipped.
-        claimed: samples held by a live claim now.
+        done: samples submitted ("done"), extra (overlap copy) reviews included.
+        skipped: samples skipped (copies included).
+        claimed: samples held by a live claim now (copy claims included).
+        copies: of ``done``, the extra reviews of an overlap study.
         rate_per_hour: done per hour between their first and last submit (None
             with fewer than 2 submits).
         acceptance: accepted proposals / reviewed proposals of their samples
@@ -39,6 +41,7 @@ class AnnotatorStats:
     done: int = 0
     skipped: int = 0
     claimed: int = 0
+    copies: int = 0
     rate_per_hour: float | None = None
     acceptance: float | None = None
     median_seconds: float | None = None
@@ -53,6 +56,9 @@ class TeamProgress:
         total, reviewed, claimed, free: sample counts (reviewed = done or skipped;
             claimed = held by a live claim; free = the rest).
         annotators: :class:`AnnotatorStats` by name, most done first.
+        copies_total, copies_done, copies_claimed: an overlap study's extra reviews
+            (``review_copies - 1`` per overlapped sample): all, submitted, held by a
+            live claim now (all 0 without a study).
     """
 
     dataset: str
@@ -61,17 +67,28 @@ class TeamProgress:
     claimed: int = 0
     free: int = 0
     annotators: dict = field(default_factory=dict)
+    copies_total: int = 0
+    copies_done: int = 0
+    copies_claimed: int = 0
+
+    def overlap_line(self) -> str | None:
+        """``"overlap: 12 of 20 extra reviews done, 3 claimed"``, or None without a study."""
+        if not self.copies_total:
+            return None
+        return (f"overlap: {self.copies_done} of {self.copies_total} extra reviews done, "
+                f"{self.copies_claimed} claimed")
 
     def line(self) -> str:
         """One line of text (the Labeler's team panel)."""
         who = ", ".join(f"{a.name} {a.done}" for a in self.annotators.values())
+        extra = self.overlap_line()
         return (f"team: {self.reviewed}/{self.total} reviewed, {self.claimed} claimed, {self.free} free"
-                + (f" — {who}" if who else ""))
+                + (f" — {who}" if who else "") + (f"; {extra}" if extra else ""))
 
     def __repr__(self) -> str:
         rows = [self.line()]
         for a in self.annotators.values():
-            rows.append(f"  {a.name}: {a.done} done, {a.skipped} skipped, {a.claimed} claimed, "
+            rows.append(f"  {a.name}: {a.done} done{f' ({a.copies} extra)' if a.copies else ''}, {a.skipped} skipped, {a.claimed} claimed, "
                         f"{_fmt(a.rate_per_hour, '{:.0f}/h')}, acceptance {_fmt(a.acceptance, '{:.0%}')}, "
                         f"median {_fmt(a.median_seconds, '{:.1f} s')}")
         return "\n".join(rows)
@@ -79,8 +96,10 @@ class TeamProgress:
     def _repr_html_(self) -> str:
         head = (f"<b>{escape(self.dataset)}</b>: {self.reviewed} of {self.total} reviewed, "
                 f"{self.claimed} claimed, {self.free} free")
+        if self.overlap_line():
+            head += f"; {escape(self.overlap_line())}"
         cells = "".join(
-            f"<tr><td>{escape(a.name)}</td><td>{a.done}</td><td>{a.skipped}</td><td>{a.claimed}</td>"
+            f"<tr><td>{escape(a.name)}</td><td>{a.done}{f' ({a.copies} extra)' if a.copies else ''}</td><td>{a.skipped}</td><td>{a.claimed}</td>"
             f"<td>{_fmt(a.rate_per_hour, '{:.0f}')}</td><td>{_fmt(a.acceptance, '{:.0%}')}</td>"
             f"<td>{_fmt(a.median_seconds, '{:.1f}')}</td></tr>"
             for a in self.annotators.values()
@@ -114,6 +133,33 @@ class TeamProgress:
         return ax
 
 
+def _count_copies(out: TeamProgress, d: dict, now, rec) -> None:
+    """Add one sample's overlap copies (done, skipped, live claims) to ``out`` and the
+    per-annotator records."""
+    k = d.get("review_copies") or 0
+    if k < 2:
+        return
+    out.copies_total += k - 1
+    reviews = {r.get("annotator"): r for r in d.get("overlap_reviews") or []}
+    for name in d.get("overlap_done") or []:
+        out.copies_done += 1
+        r = rec(name)
+        r["stats"].done += 1
+        r["stats"].copies += 1
+        info = reviews.get(name) or {}
+        if info.get("decided_at") is not None:
+            r["times"].append(info["decided_at"])
+        if info.get("review_seconds") is not None:
+            r["secs"].append(float(info["review_seconds"]))
+    for name in d.get("overlap_skipped") or []:
+        rec(name)["stats"].skipped += 1
+    for c in d.get("overlap_claims") or []:
+        exp = c.get("claim_expires")
+        if c.get("annotator") and exp is not None and exp.replace(tzinfo=None) >= now:
+            out.copies_claimed += 1
+            rec(c["annotator"])["stats"].claimed += 1
+
+
 def _fmt(v, spec: str) -> str:
     return "–" if v is None else spec.format(v)
 
@@ -144,7 +190,8 @@ def progress(samples, proposals: str | None = "predictions") -> TeamProgress:
 
         query = {"_id": {"$in": [ObjectId(i) for i in samples.values("id")]}}
     proj = {"review_status": 1, "reviewed_by": 1, "reviewed_at": 1, "claimed_by": 1,
-            "claim_expires": 1, "review_seconds": 1}
+            "claim_expires": 1, "review_seconds": 1, "review_copies": 1, "overlap_claims": 1,
+            "overlap_done": 1, "overlap_skipped": 1, "overlap_reviews": 1}
     if proposals:
         proj[f"{proposals}.detections.review"] = 1
     out = TeamProgress(dataset=ds.name)
@@ -156,6 +203,7 @@ def progress(samples, proposals: str | None = "predictions") -> TeamProgress:
 
     for d in coll.find(query, proj):
         out.total += 1
+        _count_copies(out, d, now, rec)
         status = d.get("review_status")
         if status in _REVIEWED:
             out.reviewed += 1

@@ -103,8 +103,8 @@ def jupyter_lab(
         JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "lab-workspaces"),
         JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"),
         FIFTYONE_DO_NOT_TRACK="true",
-        **(env or {}),
     )
+    full_env.update(env or {})  # the caller's values win (also over the ones above)
     log_path = tmp_path / "jupyterlab.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed in finally
     lab_only = [
@@ -171,10 +171,17 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
-def open_and_run_all(page, lab: dict, notebook: str) -> None:
+def open_and_run_all(page, lab: dict, notebook: str, workspace: str | None = None) -> None:
     """Open ``notebook`` (a path under the lab's root) and start Run > Run All Cells
-    once its kernel is idle."""
-    page.goto(f"{lab['url']}/lab/tree/{notebook}?token={lab['token']}", timeout=120_000)
+    once its kernel is idle.
+
+    ``workspace``: open it in that (fresh) JupyterLab workspace, so several tabs of
+    one server each show only their own notebook (JupyterLab otherwise restores
+    the notebooks another tab opened).
+    """
+    where = f"workspaces/{workspace}/tree" if workspace else "tree"
+    reset = "reset&" if workspace else ""
+    page.goto(f"{lab['url']}/lab/{where}/{notebook}?{reset}token={lab['token']}", timeout=120_000)
     page.wait_for_selector(".jp-NotebookPanel", timeout=120_000)
     page.wait_for_timeout(1000)
     dismiss(page)  # e.g. a kernel selection dialog, should one appear
