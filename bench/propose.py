@@ -23,20 +23,31 @@ Part 3 (``--ray``) runs ``propose`` locally and with ``engine="ray"`` on 1, 2 an
 model replicas (a local Ray instance with this machine's CPUs), on a few hundred
 images (``--ray-repeat`` copies of each file), reports images/s and the time split
 (the driver's and the workers' summed), checks that every run wrote the same
-proposals, and measures the driver's write ceiling: decoding the workers'
-documents + ``ReviewStore.write_proposals`` in chunks of 128, in documents/s.
+proposals, and measures the driver's write ceiling in documents/s, in chunks of
+128 (best of 5), two ways on the same proposals: the workers' documents as the
+driver gets them now (the final MongoDB documents, unpickled and written with
+``ReviewStore.write_proposal_documents``), and the previous wire format (label
+dicts with packed-bit masks, rebuilt into ``fo.Detection`` objects and written
+with ``ReviewStore.write_proposals``; kept below as ``_labels_encode`` /
+``_labels_decode`` for this comparison). ``--ceiling-only`` skips the Ray runs
+(one local run makes the proposals).
 
 Part 4 (``--threads``) measures the sample model's images/s with torch using 2
 threads and 1 thread, alone and next to a competing 2-thread torch process (a
 training job): the OpenMP oversubscription that explains the 0.73 images/s once
 recorded for Part 1.
 
+Part 5 (``--decode``) measures ``read_image`` images/s with 1, 2, 4 and 8 decoding
+threads at 320x240, 1280x960 and 1920x1080: how fast the CPU side can feed a GPU.
+
 Usage (from the repository root)::
 
     .venv/bin/python bench/propose.py                      # sample model if built, else random weights
     .venv/bin/python bench/propose.py --model random --repeat 2 --write-samples 2000
     .venv/bin/python bench/propose.py --skip-propose --skip-writes --ray --ray-repeat 5   # Part 3
+    .venv/bin/python bench/propose.py --skip-propose --skip-writes --ray --ceiling-only --ray-repeat 10
     .venv/bin/python bench/propose.py --skip-propose --skip-writes --threads              # Part 4
+    .venv/bin/python bench/propose.py --skip-propose --skip-writes --decode               # Part 5
 """
 
 from __future__ import annotations
@@ -392,7 +403,7 @@ def bench_ray(args) -> dict:
     import ray
 
     from labelkit.propose.image import propose
-    from labelkit.propose.ray_engine import decode_detections, encode_detections
+    from labelkit.propose.ray_engine import decode_documents, encode_documents
     from labelkit.store.image import ReviewStore
 
     model, model_desc = build_model(args.model, "cpu")
@@ -402,13 +413,14 @@ def bench_ray(args) -> dict:
     ds = make_dataset("bench-ray", files, args.ray_repeat)
     n = len(ds)
     t0 = time.perf_counter()
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    if not args.ceiling_only:
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     t_init = time.perf_counter() - t0
     print(f"\nPart 3: {model_desc}; {n} images ({len(files)} files x {args.ray_repeat}); "
           f"ray.init {t_init:.1f} s; {os.cpu_count()} CPU(s)")
     rows = []
     fields = []
-    for which in ["local"] + [f"ray{w}" for w in args.ray_workers]:
+    for which in ["local"] + ([] if args.ceiling_only else [f"ray{w}" for w in args.ray_workers]):
         field = f"p_{which}"
         fields.append(field)
         load0 = os.getloadavg()[0]
@@ -431,34 +443,114 @@ def bench_ray(args) -> dict:
     )
     print(f"  same proposals (labels, masks) in every run: {same}")
 
-    # the driver's write ceiling: decode the workers' documents + bulk write, chunks of 128
+    # the driver's write ceiling, chunks of 128, best of 5: what arrives from the workers -> database
     values = dict(zip(ds.values("id"), ds.values(fields[0]), strict=True))
-    encoded = {sid: encode_detections(d) for sid, d in values.items()}
     masks = sum(len(d.detections) for d in values.values())
-    best = None
-    for r in range(3):
-        store = ReviewStore.for_proposals(ds, f"ceiling{r}")
-        items = list(encoded.items())
+    ceiling = {"documents": len(values), "masks": masks}
+    for how, encode, decode, write in (
+        ("labels (before)", _labels_encode, _labels_decode, lambda st, chunk: st.write_proposals(chunk)),
+        ("documents (now)", encode_documents, decode_documents,
+         lambda st, chunk: st.write_proposal_documents(chunk)),
+    ):
         t0 = time.perf_counter()
-        t_dec = 0.0
-        for j in range(0, len(items), 128):
-            td = time.perf_counter()
-            chunk = {sid: decode_detections(doc) for sid, doc in items[j:j + 128]}
-            t_dec += time.perf_counter() - td
-            store.write_proposals(chunk)
-        total = time.perf_counter() - t0
-        if best is None or total < best[0]:
-            best = (total, t_dec)
-    total, t_dec = best
-    ceiling = {"documents": len(encoded), "masks": masks, "seconds": round(total, 3),
-               "decode_seconds": round(t_dec, 3), "documents_per_s": round(len(encoded) / total),
-               "masks_per_s": round(masks / total)}
-    print(f"  driver write ceiling: {len(encoded)} documents ({masks} masks) in {total:.2f} s "
-          f"(decode {t_dec:.2f} s) = {ceiling['documents_per_s']:,} documents/s, "
-          f"{ceiling['masks_per_s']:,} masks/s (best of 3)")
+        encoded = {sid: encode(d) for sid, d in values.items()}
+        t_encode = time.perf_counter() - t0  # worker side, summed
+        best = None
+        for r in range(5):
+            store = ReviewStore.for_proposals(ds, f"ceiling_{how.split()[0]}{r}")
+            items = list(encoded.items())
+            t0 = time.perf_counter()
+            t_dec = 0.0
+            for j in range(0, len(items), 128):
+                td = time.perf_counter()
+                chunk = {sid: decode(doc) for sid, doc in items[j:j + 128]}
+                t_dec += time.perf_counter() - td
+                write(store, chunk)
+            total = time.perf_counter() - t0
+            if best is None or total < best[0]:
+                best = (total, t_dec)
+        total, t_dec = best
+        n = len(encoded)
+        ceiling[how] = {"seconds": round(total, 3), "decode_seconds": round(t_dec, 3),
+                        "write_seconds": round(total - t_dec, 3), "documents_per_s": round(n / total),
+                        "masks_per_s": round(masks / total), "worker_encode_ms_per_doc": round(1000 * t_encode / n, 3),
+                        "wire_bytes_per_doc": round(sum(len(b) for b in encoded.values()) / n)}
+        c = ceiling[how]
+        print(f"  driver write ceiling, {how}: {n} documents ({masks} masks) in {total:.3f} s "
+              f"(decode {t_dec:.3f} s, write {total - t_dec:.3f} s) = {c['documents_per_s']:,} documents/s, "
+              f"{c['masks_per_s']:,} masks/s; worker encode {c['worker_encode_ms_per_doc']} ms/doc, "
+              f"{c['wire_bytes_per_doc']:,} bytes/doc on the wire (best of 5)")
+    # what each flush also does: re-read the review state of the samples about to be written
+    from labelkit.propose.image import _review_state
+
+    ids = list(values)
+    t0 = time.perf_counter()
+    for j in range(0, len(ids), 128):
+        _review_state(ds, ids[j:j + 128], fields[0], True)
+    t_state = time.perf_counter() - t0
+    ceiling["review_state_seconds"] = round(t_state, 3)
+    print(f"  + the flushes' review-state re-check: {t_state:.3f} s for {len(ids)} samples "
+          f"({len(ids) / t_state:,.0f} samples/s; not in the ceilings above)")
+    same = _same_fields(ds, "ceiling_labels0", "ceiling_documents0")
+    print(f"  both ways stored the same documents: {same}; documents/labels ceiling: "
+          f"{ceiling['documents (now)']['documents_per_s'] / ceiling['labels (before)']['documents_per_s']:.1f}x")
+    ceiling["same_documents"] = same
     ray.shutdown()
     return {"model": model_desc, "images": n, "ray_init_s": t_init, "runs": rows, "same": same,
             "write_ceiling": ceiling}
+
+
+def _labels_encode(dets) -> bytes:
+    """The Ray workers' previous wire format (before the driver wrote documents):
+    FiftyOne's ``to_dict`` per detection, bool masks as packed bits."""
+    import pickle
+
+    docs = []
+    for det in dets.detections:
+        mask = det.mask
+        det.mask = None
+        doc = det.to_dict()
+        det.mask = mask
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.dtype == bool:
+                doc["mask"] = ("packbits", mask.shape, np.packbits(mask, axis=None).tobytes())
+            else:
+                doc["mask"] = (mask.dtype.str, mask.shape, np.ascontiguousarray(mask).tobytes())
+        docs.append(doc)
+    return pickle.dumps(docs, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _labels_decode(data: bytes):
+    """:func:`_labels_encode` back into ``fo.Detections`` (what the driver did per image)."""
+    import pickle
+
+    import fiftyone as fo
+
+    out = []
+    for doc in pickle.loads(data):  # noqa: S301 - our own data
+        mask = doc.pop("mask", None)
+        det = fo.Detection.from_dict(doc)
+        if mask is not None:
+            kind, shape, raw = mask
+            if kind == "packbits":
+                n = int(np.prod(shape))
+                det.mask = np.unpackbits(np.frombuffer(raw, np.uint8), count=n).astype(bool).reshape(shape)
+            else:
+                det.mask = np.frombuffer(raw, np.dtype(kind)).reshape(shape).copy()
+        out.append(det)
+    return fo.Detections(detections=out)
+
+
+def _same_fields(ds, a: str, b: str) -> bool:
+    """Whether two fields hold the same documents in every sample (masks compared decoded)."""
+    from fiftyone.core.utils import deserialize_numpy_array
+
+    def norm(doc):
+        return [{**x, "mask": deserialize_numpy_array(x["mask"]).tolist() if x.get("mask") else None}
+                for x in (doc or {}).get("detections", [])]
+
+    return all(norm(d.get(a)) == norm(d.get(b)) for d in ds._sample_collection.find({}, {a: 1, b: 1}))
 
 
 _HOG = """import time, torch
@@ -504,6 +596,47 @@ def bench_threads(args) -> dict:
     return out
 
 
+def bench_decode(args) -> dict:
+    """Part 5: how many images/s ``read_image`` decodes with 1, 2, 4, 8 threads (the
+    local path's decoding pool), at 320x240 (the sample data) and at 1280x960 and
+    1920x1080 (JPEG q90, written from scikit-image's astronaut photo): the rate a
+    GPU replica can be fed at per CPU core."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+    from skimage import data
+
+    from labelkit.media.image import read_image
+
+    out_dir = Path(tempfile.mkdtemp(prefix="labelkit-bench-decode-"))
+    photo = Image.fromarray(data.astronaut())
+    sets = {"320x240": image_files(args.images)[:60]}
+    for w, h in ((1280, 960), (1920, 1080)):
+        paths = []
+        for i in range(24):
+            p = out_dir / f"{w}x{h}_{i}.jpg"
+            photo.resize((w + i, h)).save(p, quality=90)  # distinct files: no page-cache tricks on one
+            paths.append(str(p))
+        sets[f"{w}x{h}"] = paths
+    res: dict = {"load": round(os.getloadavg()[0], 1)}
+    for name, paths in sets.items():
+        for p in paths:
+            read_image(p)  # warm the page cache: decoding, not disk, is measured
+        row = {}
+        for threads in (1, 2, 4, 8):
+            with ThreadPoolExecutor(threads) as pool:
+                t0 = time.perf_counter()
+                reps = 3
+                for _ in range(reps):
+                    list(pool.map(read_image, paths))
+                row[f"{threads} threads"] = round(reps * len(paths) / (time.perf_counter() - t0), 1)
+        res[name] = row
+        print(f"  decode {name}: images/s {row}", flush=True)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    print(f"\nPart 5 (decode rate, {os.cpu_count()} CPU(s), load {res['load']}): {res}")
+    return res
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="auto", help="auto | sample | random | PATH (default: sample if built)")
@@ -523,7 +656,10 @@ def main(argv=None) -> int:
     p.add_argument("--ray", action="store_true", help="Part 3: local vs engine='ray' with 1, 2, 4 workers")
     p.add_argument("--ray-repeat", type=int, default=5, help="Part 3: copies of each image (60 files x 5 = 300)")
     p.add_argument("--ray-workers", type=int, nargs="+", default=[1, 2, 4])
+    p.add_argument("--ceiling-only", action="store_true",
+                   help="Part 3: only the local run and the driver's write ceiling (no Ray runs)")
     p.add_argument("--threads", action="store_true", help="Part 4: torch threads vs a competing torch job")
+    p.add_argument("--decode", action="store_true", help="Part 5: read_image images/s with 1-8 threads")
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args(argv)
 
@@ -546,6 +682,8 @@ def main(argv=None) -> int:
             out["ray"] = bench_ray(args)
         if args.threads:
             out["threads"] = bench_threads(args)
+        if args.decode:
+            out["decode"] = bench_decode(args)
     finally:
         _stop_database()
     if args.json:

@@ -427,3 +427,138 @@ def test_device_mask_path_gives_the_same_regions_as_the_host_path(rng):
     assert [r.shape for r in host] == [(6, 10), (20, 30), (1, 1)]
     for h, d in zip(host, device, strict=True):
         assert h.dtype == d.dtype == bool and np.array_equal(h, d)
+
+
+def _strip(batch):
+    """Detections without their random ids, masks as bytes: what must not change."""
+    return [[({k: v for k, v in d.to_dict().items() if k not in ("_id", "mask")},
+              None if d.mask is None else (d.mask.shape, d.mask.tobytes())) for d in x.detections] for x in batch]
+
+
+def test_batch_of_device_masks_comes_to_the_host_in_one_transfer(rng, monkeypatch):
+    """The GPU branch of postprocess (forced here on CPU tensors): one host copy for all
+    the batch's mask regions, and the same detections as the host path."""
+    from labelkit.models import base
+
+    h, w = 40, 50
+    raw = []
+    for n in (3, 0, 2, 4):
+        x0 = torch.tensor(rng.uniform(0, 25, n), dtype=torch.float32)
+        y0 = torch.tensor(rng.uniform(0, 20, n), dtype=torch.float32)
+        boxes = torch.stack([x0, y0, x0 + 20, y0 + 15], dim=1).reshape(-1, 4)
+        raw.append({"boxes": boxes, "labels": torch.tensor([1, 2, 1, 2][:n]), "scores": torch.rand(n),
+                    "masks": torch.tensor(rng.random((n, 1, h, w)), dtype=torch.float32)})
+    model = lkm.from_callable(lambda ims: raw, classes=["a", "b"], label_offset=1)
+    host = model.postprocess(raw, [(h, w)] * len(raw))
+    copies = []
+    real = base._to_host
+    monkeypatch.setattr(base, "_to_host", lambda t: copies.append(t.numel()) or real(t))
+    monkeypatch.setattr(base, "_on_device", lambda m: base._is_tensor(m))  # pretend the masks sit on a GPU
+    device = model.postprocess(raw, [(h, w)] * len(raw))
+    assert len(copies) == 1
+    assert _strip(device) == _strip(host) and sum(len(x.detections) for x in host) > 0
+
+
+def test_cpu_tensor_masks_keep_the_host_path(rng, monkeypatch):
+    from labelkit.models import base
+
+    masks = torch.tensor(rng.random((2, 1, 30, 30)), dtype=torch.float32)
+    raw = [{"boxes": torch.tensor([[2.0, 2, 20, 20], [5, 5, 25, 25]]), "labels": torch.tensor([0, 0]),
+            "scores": torch.tensor([0.9, 0.8]), "masks": masks}] * 2
+    copies = []
+    monkeypatch.setattr(base, "_to_host", lambda t: copies.append(1) or t.numpy())
+    out = lkm.from_callable(lambda ims: raw, ["a"]).postprocess(raw, [(30, 30)] * 2)
+    assert copies == [] and len(out[0].detections) == 2
+
+
+# ------------------------------------------------------------ GPU batching (no GPU needed)
+
+GiB = 1 << 30
+
+
+@pytest.mark.parametrize("free, per_image, margin, cap, expected", [
+    (10 * GiB, GiB, 0.25, 32, 7),        # floor(10 * 0.75 / 1)
+    (10 * GiB, GiB, 0.0, 32, 10),
+    (80e9, 0.5e9, 0.25, 32, 32),          # capped
+    (80e9, 0.5e9, 0.25, 200, 120),
+    (GiB, 4 * GiB, 0.25, 32, 1),          # never below 1: the forward pass reports OOM itself
+    (0, GiB, 0.25, 32, 1),
+    (10 * GiB, 0, 0.25, 16, 16),          # nothing measurable: the cap
+], ids=["margin", "no-margin", "cap", "big-cap", "floor-1", "no-free", "zero-per-image"])
+def test_batch_size_for_memory(free, per_image, margin, cap, expected):
+    from labelkit.models.batching import batch_size_for_memory
+
+    assert batch_size_for_memory(free, per_image, margin=margin, cap=cap) == expected
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"free_bytes": -1}, "free_bytes=-1"),
+    ({"per_image_bytes": float("nan")}, "per_image_bytes=nan"),
+    ({"margin": 1.0}, "margin=1.0"),
+    ({"cap": 0}, "cap=0"),
+], ids=["negative-free", "nan-per-image", "margin-1", "cap-0"])
+def test_batch_size_for_memory_refuses_bad_values(kw, match):
+    from labelkit.errors import EngineError
+    from labelkit.models.batching import batch_size_for_memory
+
+    args = {"free_bytes": GiB, "per_image_bytes": GiB, **kw}
+    with pytest.raises(EngineError, match=match):
+        batch_size_for_memory(**args)
+
+
+def _oom_above(limit: int, calls: list):
+    def forward(chunk):
+        calls.append(len(chunk))
+        if len(chunk) > limit:
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {len(chunk)} GiB")
+        return [x * 10 for x in chunk]
+
+    return forward
+
+
+def test_out_of_memory_halves_the_chunk_and_keeps_the_order():
+    from labelkit.models.batching import forward_in_chunks
+
+    calls, emptied = [], []
+    out, size = forward_in_chunks(_oom_above(2, calls), list(range(11)), 8, on_oom=lambda: emptied.append(1))
+    assert out == [x * 10 for x in range(11)]
+    assert size == 2 and calls == [8, 4, 2, 2, 2, 2, 2, 1] and len(emptied) == 2
+
+
+def test_chunks_that_fit_run_without_retries():
+    from labelkit.models.batching import forward_in_chunks
+
+    calls = []
+    out, size = forward_in_chunks(_oom_above(100, calls), list(range(7)), 3)
+    assert (out, size, calls) == ([x * 10 for x in range(7)], 3, [3, 3, 1])
+    assert forward_in_chunks(_oom_above(1, []), [], 4) == ([], 4)
+
+
+def test_one_image_that_does_not_fit_is_a_clear_model_error():
+    from labelkit.models.batching import forward_in_chunks
+
+    with pytest.raises(ModelError, match="an image of 9000x9000 does not fit in the GPU memory even alone"):
+        forward_in_chunks(_oom_above(0, []), [1, 2], 2, describe=lambda _x: "an image of 9000x9000")
+
+
+def test_other_errors_are_not_retried():
+    from labelkit.models.batching import forward_in_chunks
+
+    def forward(chunk):
+        raise ValueError("not memory")
+
+    emptied = []
+    with pytest.raises(ValueError, match="not memory"):
+        forward_in_chunks(forward, [1, 2, 3], 2, on_oom=lambda: emptied.append(1))
+    assert emptied == []
+
+
+def test_on_cpu_the_batch_size_is_not_chosen_from_memory(image):
+    model = lkm.from_torchvision(tiny_detector(), classes=["a", "b"], device="cpu")
+    assert (model.batch_size, model.auto_batch) == (1, False)
+    assert model.choose_batch_size(image) == 1 and model.batch_size == 1 and model.probe == {}
+
+
+def test_spec_batch_size_is_explicit():
+    model = lkm.from_spec(("sample", {"device": "cpu", "batch_size": 3}))
+    assert (model.batch_size, model.auto_batch) == (3, False)

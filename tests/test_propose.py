@@ -427,3 +427,99 @@ def test_video_only_options_are_refused_for_images(fo, dataset_name, coin_model)
     ds = fo.Dataset(dataset_name)
     with pytest.raises(TypeError, match="every"):
         propose(ds, coin_model, every=5, progress=False)
+
+
+# ------------------------------------------------------------ batch size ("auto")
+
+
+def _strip(values):
+    return [[({k: v for k, v in d.to_dict().items() if k not in ("_id", "mask")}, d.mask.tobytes())
+             for d in x.detections] for x in values]
+
+
+def test_auto_batch_size_on_cpu_keeps_the_proposers_and_its_results(ds, coin_model):
+    default = propose(ds, coin_model, field="default", progress=False)
+    auto = propose(ds, coin_model, field="auto", batch_size="auto", progress=False)
+    assert default.batch_size == auto.batch_size == coin_model.batch_size == 2
+    assert _strip(ds.values("auto")) == _strip(ds.values("default")) and auto.proposals > 0
+
+
+@pytest.mark.parametrize("bad", [0, -3, "big", 2.5, True], ids=["zero", "negative", "word", "float", "bool"])
+def test_bad_batch_size_is_refused_before_anything_is_written(ds, coin_model, bad):
+    from labelkit.errors import EngineError
+
+    before = docs(ds)
+    with pytest.raises(EngineError, match=f"batch_size={bad!r} must be an int >= 1, 'auto'"):
+        propose(ds, coin_model, batch_size=bad, progress=False)
+    assert docs(ds) == before and "predictions" not in ds.get_field_schema()
+
+
+class _FakeCudaProposer(lkm.CallableProposer):
+    """A proposer that says it runs on CUDA and picks 3 for the batch size (no GPU needed:
+    what is tested is that propose asks it once, with the first image, and uses the answer)."""
+
+    def __init__(self, fn, auto_batch: bool):
+        super().__init__(fn, ["coin"], batch_size=4)
+        self.device, self.auto_batch = "cuda", auto_batch
+        self.asked, self.sizes = [], []
+
+    def choose_batch_size(self, image, min_confidence=None):
+        self.asked.append((image.shape, min_confidence))
+        self.batch_size = 3
+        return 3
+
+    def predict_raw(self, images, min_confidence=None):
+        self.sizes.append(len(images))
+        return super().predict_raw(images, min_confidence)
+
+
+@pytest.mark.parametrize("batch_size, auto_batch, chosen", [
+    ("auto", False, True), (None, True, True), (None, False, False), (2, True, False),
+], ids=["auto", "default-on-cuda", "default-explicit", "int-wins"])
+def test_cuda_proposer_is_asked_for_its_batch_size_once(ds, image_paths, batch_size, auto_batch, chosen):
+    model = _FakeCudaProposer(coin_finder, auto_batch)
+    summary = propose(ds, model, batch_size=batch_size, min_confidence=0.25, progress=False)
+    assert summary.images == N_IMAGES
+    if chosen:
+        assert model.asked == [(read_image(image_paths[0]).shape, 0.25)]
+        assert summary.batch_size == 3 and model.sizes == [3, 3, 2]
+    else:
+        want = 2 if batch_size == 2 else 4
+        assert model.asked == [] and summary.batch_size == want
+        assert model.sizes == [want] * (N_IMAGES // want)
+
+
+# ------------------------------------------------------------ pre-encoded documents
+
+
+def test_documents_with_other_attributes_are_stored_like_labels(fo, ds, rng):
+    from labelkit.store.image import ReviewStore, proposal_documents
+
+    det = fo.Detection(label="a", bounding_box=[0.1, 0.2, 0.3, 0.4], mask=rng.random((5, 7)) > 0.5,
+                       confidence=0.6, review=None, proposer="m1", score_parts=[0.1, 0.2])
+    dets = fo.Detections(detections=[det])
+    sid = ds.first().id
+    store = ReviewStore.for_proposals(ds, "from_docs")
+    store.write_proposal_documents({sid: proposal_documents(dets)})
+    ReviewStore.for_proposals(ds, "from_labels").write_proposals({sid: dets})
+    got, want = ds[sid]["from_docs"], ds[sid]["from_labels"]
+    assert got.to_dict() == want.to_dict() and got.detections[0].id == det.id
+    assert (got.detections[0].proposer, got.detections[0].score_parts) == ("m1", [0.1, 0.2])
+    assert np.array_equal(got.detections[0].mask, det.mask)
+
+
+@pytest.mark.parametrize("bad", [{"label": "a"}, "not a doc", {"_cls": "Polyline", "_id": 1}],
+                         ids=["no-id", "string", "other-label-type"])
+def test_malformed_documents_are_refused_and_nothing_is_written(fo, ds, bad):
+    from labelkit.store.image import ReviewStore
+
+    ids = ds.values("id")
+    store = ReviewStore(ds, proposals=None, labels="ground_truth")
+    before = docs(ds)
+    from bson import ObjectId
+
+    good = [{"_id": ObjectId(), "_cls": "Detection", "label": "a", "attributes": {}, "tags": [],
+             "bounding_box": [0.1, 0.1, 0.2, 0.2]}]
+    with pytest.raises(SchemaError, match="is not a detection document"):
+        store.write_proposal_documents({ids[0]: good, ids[1]: [bad]}, field="predictions")
+    assert docs(ds) == before and "predictions" not in ds.get_field_schema()

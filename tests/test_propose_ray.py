@@ -23,7 +23,7 @@ import labelkit.models as lkm
 from labelkit.errors import EngineError, ModelError, ProposalError
 from labelkit.models.spec import from_spec, spec_of, weights_digest
 from labelkit.propose.image import ProposeSummary, propose
-from labelkit.propose.ray_engine import decode_detections, encode_detections
+from labelkit.propose.ray_engine import decode_documents, encode_documents
 
 N_IMAGES = 8
 
@@ -320,22 +320,84 @@ def test_malformed_specs_are_refused(spec, match):
         from_spec(spec)
 
 
-def test_documents_round_trip_byte_identically(fo, rng):
+def test_worker_documents_are_what_the_store_writes_from_labels(fo, ds, rng):
+    """encode_documents -> decode_documents -> write_proposal_documents stores exactly
+    what write_proposals stores from the same fo.Detections (ids, masks byte-identical)."""
+    from labelkit.store.image import ReviewStore
+
     masks = [rng.random((7, 9)) > 0.5, np.zeros((0, 3), bool), (rng.random((4, 5)) * 255).astype(np.uint8)]
     dets = fo.Detections(detections=[
         fo.Detection(label="a", bounding_box=[0.1, 0.2, 0.3, 0.4], confidence=0.75, mask=masks[0], review=None),
-        fo.Detection(label="b", bounding_box=[0.5, 0.5, 0.1, 0.1], mask=masks[1], note="kept"),
-        fo.Detection(label="c", bounding_box=[0.0, 0.0, 1.0, 1.0], mask=masks[2]),
-        fo.Detection(label="d", bounding_box=[0.2, 0.2, 0.2, 0.2]),
+        fo.Detection(label="b", bounding_box=[0.5, 0.5, 0.1, 0.1], mask=masks[1], review=None),
+        fo.Detection(label="c", bounding_box=[0.0, 0.0, 1.0, 1.0], mask=masks[2], review=None),
+        fo.Detection(label="d", bounding_box=[0.2, 0.2, 0.2, 0.2], review=None),
     ])
-    back = decode_detections(encode_detections(dets))
-    assert [d.to_dict() for d in back.detections if d.mask is None] == [dets.detections[3].to_dict()]
-    for a, b in zip(dets.detections[:3], back.detections[:3], strict=True):
-        assert (a.id, a.label, a.bounding_box, a.confidence) == (b.id, b.label, b.bounding_box, b.confidence)
+    ids = ds.values("id")[:2]
+    store = ReviewStore.for_proposals(ds, "from_docs")
+    wire = {ids[0]: encode_documents(dets), ids[1]: encode_documents(fo.Detections())}
+    assert store.write_proposal_documents({sid: decode_documents(b) for sid, b in wire.items()}) == 2
+    ReviewStore.for_proposals(ds, "from_labels").write_proposals({ids[0]: dets, ids[1]: fo.Detections()})
+    got, want = ds.select(ids).values("from_docs"), ds.select(ids).values("from_labels")
+    assert [g.to_dict() for g in got] == [w.to_dict() for w in want]
+    assert [d.id for d in got[0].detections] == [d.id for d in dets.detections]
+    for a, b in zip(dets.detections[:3], got[0].detections, strict=False):
         assert a.mask.dtype == b.mask.dtype and a.mask.shape == b.mask.shape
         assert a.mask.tobytes() == b.mask.tobytes()
-    assert back.detections[1]["note"] == "kept" and back.detections[0]["review"] is None
-    assert decode_detections(encode_detections(fo.Detections())).detections == []
+    assert got[1].detections == []
+
+
+class _SaysCuda(lkm.CallableProposer):
+    """Claims CUDA and chooses 3 as its batch size (no GPU: what is tested is the
+    replica's use of the answer)."""
+
+    def __init__(self):
+        super().__init__(blob_finder, ["blob"], batch_size=1)
+        self.device, self.asked, self.sizes = "cuda", [], []
+
+    def choose_batch_size(self, image, min_confidence=None):
+        self.asked.append(image.shape)
+        self.batch_size = 3
+        return 3
+
+    def predict_raw(self, images, min_confidence=None):
+        self.sizes.append(len(images))
+        return super().predict_raw(images, min_confidence)
+
+
+@pytest.mark.parametrize("auto_batch", [True, False], ids=["auto", "fixed"])
+def test_replica_chooses_its_batch_size_once_and_runs_blocks_in_chunks(auto_batch):
+    """What a GPU replica does with batch_size="auto" (run in-process, no Ray): it sizes
+    its batches on its first image, splits each block into chunks of that size, and
+    returns the final database documents of every image."""
+    from labelkit.propose.ray_engine import _ProposerActor, proposer_payload
+
+    actor = _ProposerActor(proposer_payload(_SaysCuda()), 0.0, 1, use_gpu=False, auto_batch=auto_batch)
+    rows = {"id": np.asarray([f"s{i}" for i in range(8)], dtype=object), "path": np.asarray(
+        ["unused"] * 8, dtype=object)}
+    block = {**rows, "image": _objects_of([_scene(i) for i in range(8)]),
+             "error": np.asarray([""] * 8, dtype=object), "t_decode": np.zeros(8)}
+    out = actor(block)
+    again = actor(block)
+    assert not any(out["exc"]) and not any(again["exc"])
+    model = actor.model
+    if auto_batch:
+        assert model.asked == [(96, 128, 3)] and model.sizes == [3, 3, 2, 3, 3, 2]
+    else:
+        assert model.asked == [] and model.sizes == [8, 8]
+    got = [decode_documents(bytes(d)) for d in out["doc"]]
+    want = blob_model_documents([_scene(i) for i in range(8)])
+    assert [[(d["label"], d["bounding_box"]) for d in x] for x in got] == want
+
+
+def _objects_of(values):
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+def blob_model_documents(images):
+    model = lkm.from_callable(blob_finder, ["blob"])
+    return [[(d.label, d.bounding_box) for d in x.detections] for x in model.predict(images)]
 
 
 def test_batch_host_copy_of_boxes_labels_scores_gives_the_same_detections(rng):

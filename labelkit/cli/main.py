@@ -64,10 +64,42 @@ def _add_propose(sub) -> None:
     p.add_argument("--dataset", default=None, help="dataset name (default: the folder name)")
     p.add_argument("--field", default="predictions", help="field for the proposals")
     p.add_argument("--min-confidence", type=float, default=0.3)
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--batch-size", type=_batch_size, default=None,
+                   help="images per model call: N or 'auto' (fit the GPU memory; default: the model's)")
     p.add_argument("--overwrite", action="store_true", help="replace unreviewed proposals")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process; ray: decode and infer on a Ray cluster, write from here")
+    p.add_argument("--num-workers", type=_positive_int, default=None,
+                   help="local: decoding threads; ray: model replicas (default: one per GPU, else per 2 CPUs)")
+    p.add_argument("--num-gpus-per-worker", type=float, default=None,
+                   help="ray: GPUs per replica (default: 1 when the cluster has GPUs, else 0)")
+    p.add_argument("--address", default=None,
+                   help="ray: the cluster, e.g. ray://head:10001 or auto (default: RAY_ADDRESS, else a local Ray)")
     p.set_defaults(func=_run_propose)
+
+
+def _batch_size(text: str):
+    """``--batch-size``: an int >= 1 or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of images or 'auto'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1 (or 'auto')")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
 
 
 def _run_propose(args) -> int:

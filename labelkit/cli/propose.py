@@ -28,14 +28,24 @@ def _model_from_arg(spec: str, device: str):
 
 
 def run_cli(args) -> int:
-    """``labelkit propose SOURCE --model ... --dataset ... --field ...``.
+    """``labelkit propose SOURCE --model ... --dataset ... --field ... [--engine ray ...]``.
 
     SOURCE is a folder or glob of images (imported with :func:`labelkit.io.load_images`
     into ``--dataset``, default the folder's name) or the name of an existing dataset.
+    ``--engine``, ``--num-workers``, ``--num-gpus-per-worker``, ``--address`` and
+    ``--batch-size auto`` go to :func:`labelkit.propose.image.propose` as they are
+    (bad values and Ray-only options with ``--engine local`` are refused first, by
+    :func:`labelkit.propose.ray_engine.check_options`, before anything is imported).
     Prints the import summary (if any) and the propose summary.
     """
     import fiftyone as fo
 
+    from ..propose.ray_engine import check_options
+
+    engine = getattr(args, "engine", "local") or "local"
+    # bad engine options fail before any import or model load
+    check_options(engine, getattr(args, "num_workers", None), getattr(args, "num_gpus_per_worker", None),
+                  None, getattr(args, "address", None))
     source = str(args.source)
     if _looks_like_files(source):
         from ..io.images import load_images
@@ -62,6 +72,10 @@ def run_cli(args) -> int:
         batch_size=args.batch_size,
         overwrite=args.overwrite,
         progress=sys.stderr.isatty(),
+        engine=engine,
+        num_workers=getattr(args, "num_workers", None),
+        num_gpus_per_worker=getattr(args, "num_gpus_per_worker", None),
+        address=getattr(args, "address", None),
     )
     print(summary)
     return 0

@@ -213,8 +213,11 @@ class Proposer:
         * ``masks`` (optional): ``(N, H, W)`` or ``(N, 1, H, W)`` full-image masks,
           bool or float probabilities (thresholded at :attr:`mask_threshold`).
 
-        Arrays may be numpy arrays, lists or torch tensors (on any device: masks
-        are thresholded and cropped on the device, only the crops are copied).
+        Arrays may be numpy arrays, lists or torch tensors (on any device). On a
+        GPU the batch's boxes, labels and scores come to the host in one transfer;
+        masks are thresholded and cropped on the device and the crops of the whole
+        batch come in one more (two device-to-host copies per batch, whatever the
+        number of images and detections). CPU tensors and arrays take the host path.
 
         Args:
             raw: ``B`` raw results.
@@ -235,7 +238,8 @@ class Proposer:
         classes = list(self.classes)
         allow_new = _validate.allows_new_classes(self)
         notes: list[str] = []
-        out = []
+        out: list = []
+        plans: dict[int, tuple] = {}  # image index -> (kept, masks, h, w) of a dict result
         raw = _small_fields_to_host(raw)  # on a GPU: one copy for the batch's boxes/labels/scores
         for i, (r, (h, w)) in enumerate(zip(raw, image_sizes, strict=True)):
             where = _validate.Where(name, i, int(h), int(w), notes)
@@ -244,19 +248,21 @@ class Proposer:
                 dets = [d for d in checked if d.confidence is None or d.confidence >= floor]
                 out.append(fo.Detections(detections=dets))
             elif isinstance(r, Mapping):
-                out.append(
-                    fo.Detections(
-                        detections=raw_to_detections(
-                            r, int(h), int(w), self._label_name, floor, self.mask_threshold,
-                            classes=classes, allow_new_classes=allow_new, where=where,
-                        )
-                    )
+                kept, masks = _plan_detections(
+                    r, int(h), int(w), self._label_name, floor,
+                    classes=classes, allow_new_classes=allow_new, where=where,
                 )
+                plans[i] = (kept, masks, int(h), int(w))
+                out.append(None)
             else:
                 raise ModelError(
                     f"{type(self).__name__}: a result must be a dict with boxes/labels/scores[/masks] "
                     f"or a fo.Detections, got {type(r).__name__}"
                 )
+        # masks on a GPU: thresholded there, every region of the batch copied in one transfer
+        regions = _batch_mask_regions([(k, m) for k, m, _h, _w in plans.values()], self.mask_threshold)
+        for (i, (kept, _m, h, w)), reg in zip(plans.items(), regions, strict=True):
+            out[i] = fo.Detections(detections=_build_detections(kept, reg, h, w))
         _validate.warn(notes, name)
         return out
 
@@ -329,10 +335,36 @@ def raw_to_detections(
     Raises:
         ProposalError: see above.
     """
-    fo = _fo()
     own_where = where is None
     if own_where:
         where = _validate.Where("proposer", 0, int(height), int(width))
+    kept, masks = _plan_detections(
+        raw, height, width, label_name, min_confidence,
+        classes=classes, allow_new_classes=allow_new_classes, where=where,
+    )
+    regions = _mask_regions(masks, kept, mask_threshold) if masks is not None else None
+    out = _build_detections(kept, regions, height, width)
+    if own_where:
+        _validate.warn(where.notes, where.model)
+    return out
+
+
+def _plan_detections(
+    raw: Mapping[str, Any],
+    height: int,
+    width: int,
+    label_name,
+    min_confidence: float,
+    *,
+    classes: Sequence[str] | None,
+    allow_new_classes: bool,
+    where: _validate.Where,
+) -> tuple[list, Any]:
+    """The checks and choices of :func:`raw_to_detections` before any mask pixel is
+    read: ``(kept, masks)``, ``kept`` a list of ``(index, name, confidence, box)``
+    in decreasing confidence (``box`` the mask search region ``(x0, y0, x1, y1)``
+    in whole pixels, or the clipped float box without masks) and ``masks`` the
+    ``(N, H, W)`` masks (None without masks), still where the model left them."""
     if "boxes" not in raw or "labels" not in raw:
         raise ModelError(f"a raw result needs 'boxes' and 'labels', got keys {sorted(raw)}")
     boxes = np.asarray(_to_numpy(raw["boxes"]), dtype=np.float64).reshape(-1, 4)
@@ -395,7 +427,14 @@ def raw_to_detections(
             if rx1 <= rx0 or ry1 <= ry0:
                 continue
             kept.append((i, name, conf, (rx0, ry0, rx1, ry1)))
-    regions = _mask_regions(masks, kept, mask_threshold) if masks is not None else None
+    return kept, masks
+
+
+def _build_detections(kept: list, regions: list | None, height: int, width: int) -> list:
+    """``fo.Detection`` objects from :func:`_plan_detections`'s ``kept`` and the
+    thresholded mask ``regions`` (host bool arrays; None without masks): each mask
+    cropped to its tight box; instances whose mask is empty are dropped."""
+    fo = _fo()
     out = []
     for k, (_i, name, conf, box) in enumerate(kept):
         extra = {} if conf is None else {"confidence": conf}
@@ -412,8 +451,6 @@ def raw_to_detections(
         crop = np.ascontiguousarray(region[ty0:ty1, tx0:tx1])
         rel = _masks.pixel_box_to_fo(rx0 + tx0, ry0 + ty0, rx0 + tx1, ry0 + ty1, width, height)
         out.append(fo.Detection(label=name, bounding_box=rel, mask=crop, **extra))
-    if own_where:
-        _validate.warn(where.notes, where.model)
     return out
 
 
@@ -451,7 +488,7 @@ def _small_fields_to_host(raw: Sequence, force: bool = False) -> list:
             t = raw[i][k].reshape(-1)
             parts.append(t.to(torch.float64))
             sizes.append(t.numel())
-    flat = torch.cat(parts).cpu().numpy()
+    flat = _to_host(torch.cat(parts))
     out, start, j = list(raw), 0, 0
     for i in idx:
         r = dict(raw[i])
@@ -467,6 +504,51 @@ def _torch_bool():
     import torch
 
     return torch.bool
+
+
+def _to_host(t) -> np.ndarray:
+    """A tensor as a host numpy array: the one place the GPU path copies to the host
+    (one call per copy, so tests can count them)."""
+    return t.detach().cpu().numpy()
+
+
+def _on_device(masks) -> bool:
+    return _is_tensor(masks) and masks.device.type != "cpu"
+
+
+def _batch_mask_regions(plans: Sequence[tuple[list, Any]], mask_threshold: float,
+                        device_path: bool | None = None) -> list[list[np.ndarray] | None]:
+    """:func:`_mask_regions` for every image of a batch: ``plans`` holds
+    ``(kept, masks)`` per image (masks None: box-only). When the masks are tensors
+    on one GPU (or ``device_path``: tests, with CPU tensors), they are thresholded
+    there and **all** regions of the batch come to the host in one transfer;
+    otherwise each image takes the host path of :func:`_mask_regions` (CPU:
+    unchanged, byte for byte)."""
+    with_masks = [(k, m) for k, m in plans if m is not None and k]
+    if device_path is None:
+        devices = {m.device for _k, m in with_masks if _on_device(m)}
+        device_path = len(with_masks) > 1 and len(devices) == 1 and all(_is_tensor(m) for _k, m in with_masks)
+    if not device_path or not with_masks:
+        return [None if m is None else _mask_regions(m, k, mask_threshold) for k, m in plans]
+    import torch
+
+    parts = []
+    for kept, masks in with_masks:
+        on = masks if masks.dtype == torch.bool else masks > mask_threshold
+        parts += [on[i, y0:y1, x0:x1].reshape(-1) for i, _n, _c, (x0, y0, x1, y1) in kept]
+    flat = _to_host(torch.cat(parts))
+    out, start = [], 0
+    for kept, masks in plans:
+        if masks is None:
+            out.append(None)
+            continue
+        regions = []
+        for _i, _n, _c, (x0, y0, x1, y1) in kept:
+            size = (y1 - y0) * (x1 - x0)
+            regions.append(flat[start:start + size].reshape(y1 - y0, x1 - x0))
+            start += size
+        out.append(regions)
+    return out
 
 
 def _mask_regions(masks, kept, mask_threshold: float, device_path: bool | None = None) -> list[np.ndarray]:
@@ -485,7 +567,7 @@ def _mask_regions(masks, kept, mask_threshold: float, device_path: bool | None =
 
         on = masks if masks.dtype == torch.bool else masks > mask_threshold
         parts = [on[i, y0:y1, x0:x1].reshape(-1) for i, _n, _c, (x0, y0, x1, y1) in kept]
-        flat = torch.cat(parts).cpu().numpy()
+        flat = _to_host(torch.cat(parts))
         out, start = [], 0
         for _i, _n, _c, (x0, y0, x1, y1) in kept:
             size = (y1 - y0) * (x1 - x0)

@@ -108,6 +108,8 @@ def from_spec(spec) -> Any:
         model = load(rest[0], **options)
     if batch_size is not None:
         model.batch_size = int(batch_size)
+        if hasattr(model, "auto_batch"):  # an explicit batch size: not chosen from GPU memory
+            model.auto_batch = False
     return model
 
 

@@ -69,8 +69,10 @@ class TorchvisionProposer(Proposer):
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         min_confidence: drop detections below this score.
         mask_threshold: mask probability threshold.
-        batch_size: default batch size for :func:`labelkit.propose` (default 4 on
-            CUDA, 1 on CPU, where batching does not speed detectors up).
+        batch_size: default batch size for :func:`labelkit.propose` (default 1 on
+            CPU, where batching does not speed detectors up; on CUDA the default
+            is chosen for the free GPU memory when proposing starts, see
+            :meth:`choose_batch_size`, and 4 until then).
         arch, arch_kwargs: how to rebuild the module (recorded by
             :func:`save_checkpoint`).
         meta: free-form metadata (from a checkpoint).
@@ -114,6 +116,10 @@ class TorchvisionProposer(Proposer):
         self.min_confidence = float(min_confidence)
         self.mask_threshold = float(mask_threshold)
         self.batch_size = int(batch_size or (4 if self.device.startswith("cuda") else 1))
+        #: choose the batch size from the GPU memory (CUDA, no explicit batch_size)
+        self.auto_batch = batch_size is None and self.device.startswith("cuda")
+        self._max_batch: int | None = None  # chunk size that fit on the GPU (halved on OOM)
+        self.probe: dict = {}  # what choose_batch_size measured (bytes per image, available, size)
         self.arch = arch
         self.arch_kwargs = dict(arch_kwargs or {})
         self.meta = dict(meta or {})
@@ -164,13 +170,70 @@ class TorchvisionProposer(Proposer):
         """Run the module; returns its list of dicts (tensors on the device):
         ``boxes`` ``(N, 4)`` float absolute ``x1y1x2y2``, ``labels`` ``(N,)`` int64
         model label, ``scores`` ``(N,)`` float, ``masks`` ``(N, 1, H, W)`` float
-        probabilities (mask models only)."""
+        probabilities (mask models only).
+
+        On CUDA the batch runs in chunks of at most the size that fitted so far
+        (:meth:`choose_batch_size`), halved and retried when the GPU runs out of
+        memory (:func:`labelkit.models.batching.forward_in_chunks`)."""
         floor = max(self.min_confidence, min_confidence or 0.0)
         roi = getattr(self.module, "roi_heads", None)
         ctx = _temporarily(roi, "score_thresh", floor) if hasattr(roi, "score_thresh") else contextlib.nullcontext()
         with ctx:
-            out = self.module(self.to_tensors(images))
-        return list(out)
+            if not self.device.startswith("cuda"):
+                return list(self.module(self.to_tensors(images)))
+            import torch
+
+            from .batching import forward_in_chunks
+
+            images = list(images)
+            out, self._max_batch = forward_in_chunks(
+                lambda chunk: self.module(self.to_tensors(chunk)), images,
+                min(self._max_batch or len(images), len(images)) or 1, on_oom=torch.cuda.empty_cache,
+                describe=lambda im: f"an image of {im.shape[1]}x{im.shape[0]}",
+            )
+        return out
+
+    def choose_batch_size(self, image, min_confidence: float | None = None, margin: float | None = None,
+                          cap: int | None = None) -> int:
+        """Set :attr:`batch_size` for the free GPU memory, from one probe forward pass on ``image``.
+
+        Measures the memory one image needs (:func:`~labelkit.models.batching.probe_image_bytes`:
+        ``torch.cuda.max_memory_allocated`` around one pass at ``min_confidence``,
+        so as many masks are pasted as when proposing) and divides the available
+        memory by it, keeping ``margin`` of it free and at most ``cap``
+        (:func:`~labelkit.models.batching.batch_size_for_memory`). On CPU it
+        changes nothing and returns :attr:`batch_size`.
+
+        Args:
+            image: an ``(H, W, 3)`` uint8 image like those to propose for (the first one).
+            min_confidence: the confidence floor proposing will use.
+            margin: share of the free memory kept free (default
+                :data:`~labelkit.models.batching.DEFAULT_MARGIN`, 0.25).
+            cap: the largest batch size (default :data:`~labelkit.models.batching.DEFAULT_CAP`, 32).
+
+        Returns:
+            the batch size now in :attr:`batch_size`.
+        """
+        from . import batching
+
+        if not self.device.startswith("cuda"):
+            return self.batch_size
+        self._max_batch = 1
+
+        def forward():
+            with self.inference_context():
+                return self.predict_raw([image], min_confidence)
+
+        per_image, available = batching.probe_image_bytes(forward, self.device)
+        n = batching.batch_size_for_memory(
+            available, per_image, batching.DEFAULT_MARGIN if margin is None else margin,
+            batching.DEFAULT_CAP if cap is None else cap,
+        )
+        self.batch_size = self._max_batch = n
+        self.auto_batch = False
+        self.probe = {"per_image_bytes": per_image, "available_bytes": available, "batch_size": n,
+                      "image_size": tuple(int(v) for v in image.shape[:2])}
+        return n
 
 
 @contextlib.contextmanager

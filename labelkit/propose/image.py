@@ -7,7 +7,8 @@ The pipeline (one call of :func:`propose`):
 2. a thread pool decodes images with :func:`labelkit.media.image.read_image`,
    prefetching a few batches ahead of the model;
 3. the model runs batch by batch (``torch.inference_mode``), then masks are
-   thresholded and cropped to their boxes;
+   thresholded and cropped to their boxes (on a GPU: there, with two host copies
+   per batch; the batch size chosen for the GPU memory, ``batch_size="auto"``);
 4. results are written in bulk every ``write_every`` samples through
    :meth:`labelkit.store.ReviewStore.write_proposals` (FiftyOne ``set_values``),
    so an interrupted run keeps what it wrote and a re-run resumes from there.
@@ -17,12 +18,15 @@ An image that cannot be read is skipped, its reason stored in the sample field
 
 With ``engine="ray"`` steps 2-3 run on Ray instead (decoding in Ray tasks,
 inference in an actor pool of model replicas, see :mod:`labelkit.propose.ray_engine`);
-steps 1 and 4 stay on the driver, so the guarantees are the same.
+steps 1 and 4 stay on the driver, so the guarantees are the same. The replicas send
+back the final database documents, which the driver writes as they are
+(:meth:`labelkit.store.image.ReviewStore.write_proposal_documents`).
 """
 
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 import time
 from collections import Counter, deque
@@ -32,6 +36,7 @@ from dataclasses import dataclass, field
 
 from .._summary import escape
 from ..errors import EngineError, SchemaError
+from ..models.batching import AUTO
 from ._engine import (
     ERROR_FIELD,
     RunSummary,
@@ -67,7 +72,9 @@ class ProposeSummary(RunSummary):
             ``other`` (queries, bookkeeping).
         decode_cpu_seconds: total decoding time in the worker threads (mostly
             overlapped with the model).
-        batch_size: images per model call.
+        batch_size: images per model call (the one chosen for the GPU memory with
+            ``batch_size="auto"``; ``engine="ray"`` with GPU replicas choosing their
+            own: images per Ray batch).
         num_workers: decoding threads (``engine="ray"``: model replicas).
         engine: ``"local"`` or ``"ray"``.
         worker_timings: ``engine="ray"`` only: the workers' seconds per phase
@@ -75,7 +82,8 @@ class ProposeSummary(RunSummary):
             workers (they overlap in time). ``timings`` then splits the driver's
             wait for results into decode/model/postprocess in these proportions.
         ray: ``engine="ray"`` only: the layout (replicas, CPUs and GPUs each, the
-            cluster's resources).
+            cluster's resources, ``auto_batch``: whether the replicas choose their
+            batch size for their GPU).
     """
 
     total: int = 0
@@ -160,7 +168,7 @@ def propose(
     model,
     field: str = "predictions",
     min_confidence: float = 0.3,
-    batch_size: int | None = None,
+    batch_size: int | str | None = None,
     overwrite: bool = False,
     progress: bool = True,
     num_workers: int | None = None,
@@ -189,8 +197,16 @@ def propose(
             workers only.
         field: the ``fo.Detections`` field to write proposals to.
         min_confidence: drop proposals scoring below this.
-        batch_size: images per model call (default: the proposer's
-            ``batch_size``, else 4).
+        batch_size: images per model call: an int, ``"auto"`` or None (default).
+            ``"auto"``: on a CUDA proposer that can measure itself
+            (:meth:`~labelkit.models.TorchvisionProposer.choose_batch_size`), the
+            largest batch that fits the free GPU memory (one probe pass on the
+            first image, a 25% margin, at most 32; halved if the GPU still runs
+            out of memory); elsewhere (CPU) the proposer's ``batch_size``. None:
+            ``"auto"`` for torchvision proposers built on CUDA without a
+            ``batch_size`` (``model.auto_batch``), else the proposer's
+            ``batch_size``, else 4. With ``engine="ray"`` and GPU replicas, None
+            also means ``"auto"``: each replica chooses for its own GPU.
         overwrite: also redo unreviewed samples that already have proposals.
         progress: show a progress bar (``tqdm.auto``: a widget in notebooks).
         num_workers: image-decoding threads (default: CPU count, at most 8);
@@ -219,7 +235,7 @@ def propose(
 
     Raises:
         EngineError: a bad ``engine`` / ``num_workers`` / ``num_gpus_per_worker`` /
-            ``address`` (checked before anything is read or written).
+            ``address`` / ``batch_size`` (checked before anything is read or written).
 
     Each written ``fo.Detection`` has ``label``, ``confidence``, relative
     ``bounding_box``, ``mask`` (cropped to the box) and ``review=None``.
@@ -239,6 +255,7 @@ def propose(
     from .ray_engine import check_options
 
     check_options(engine, num_workers, num_gpus_per_worker, num_cpus_per_worker, address)
+    _check_batch_size(batch_size)
     is_spec = engine == "ray" and isinstance(model, (tuple, list))
     if not is_spec:
         _check_model(model)
@@ -259,7 +276,8 @@ def propose(
                 "use engine='local' (frame by frame)"
             )
         return propose_video(
-            samples, model, field=field, min_confidence=min_confidence, batch_size=batch_size,
+            samples, model, field=field, min_confidence=min_confidence,
+            batch_size=None if batch_size == AUTO else batch_size,
             overwrite=overwrite, progress=progress, write_every=write_every, **video_options,
         )
     if video_options:
@@ -273,9 +291,11 @@ def propose(
     coll, dataset = store.samples, store.dataset
     default_bs = (model[-1].get("batch_size") if model and isinstance(model[-1], dict) else None) if is_spec \
         else getattr(model, "batch_size", None)
-    batch_size = int(batch_size or default_bs or 4)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    asked = batch_size
+    # local "auto": chosen on the first image when the proposer runs on CUDA and can measure itself
+    auto = engine == "local" and _can_choose(model) and (
+        asked == AUTO or (asked is None and getattr(model, "auto_batch", False) is True))
+    batch_size = int(default_bs or 4) if asked in (None, AUTO) else int(asked)
     workers = int(num_workers or min(8, os.cpu_count() or 1))
     desc = f"spec {tuple(model)!r}" if is_spec else _describe(model)
     summary = ProposeSummary(field=field, model=desc, batch_size=batch_size, num_workers=workers, engine=engine)
@@ -297,7 +317,7 @@ def propose(
         else:
             todo.append((sid, path))
 
-    pending: dict[str, object] = {}
+    pending: dict[str, object] = {}  # sample id -> fo.Detections (local) or documents (ray)
     errors: dict[str, str] = {}
 
     def flush() -> None:
@@ -315,14 +335,18 @@ def propose(
                 summary.skipped_existing += 1
                 continue
             values[sid] = dets
-        store.write_proposals(values, field=field)
+        if engine == "ray":  # the workers' final documents: written as they are
+            store.write_proposal_documents(values, field=field)
+            labels = [d.get("label") for docs in values.values() for d in docs]
+        else:
+            store.write_proposals(values, field=field)
+            labels = [d.label for dets in values.values() for d in dets.detections]
         err_values = dict(errors)
         err_values.update({sid: None for sid in values if prev_err.get(sid)})
         if err_values:
             store.write_proposals(err_values, field=ERROR_FIELD)
-        for dets in values.values():
-            summary.proposals += len(dets.detections)
-            per_class.update(d.label for d in dets.detections)
+        summary.proposals += len(labels)
+        per_class.update(labels)
         summary.images += len(values)
         pending.clear()
         errors.clear()
@@ -330,8 +354,8 @@ def propose(
 
     if engine == "ray":  # decode + model on Ray; selection and writes stay here
         _ray_loop(todo, payload, summary, pending, errors, flush, progress=progress, field=field,
-                  min_confidence=min_confidence, batch_size=batch_size, write_every=write_every,
-                  num_workers=num_workers, num_gpus_per_worker=num_gpus_per_worker,
+                  min_confidence=min_confidence, batch_size=batch_size, asked_batch_size=asked,
+                  write_every=write_every, num_workers=num_workers, num_gpus_per_worker=num_gpus_per_worker,
                   num_cpus_per_worker=num_cpus_per_worker, address=address)
         return _finish(summary, per_class, t_start)
     bar = tqdm(total=len(todo), disable=not progress, unit="img", desc=f"propose -> {field}", leave=True)
@@ -362,6 +386,10 @@ def propose(
                     logger.warning("labelkit: propose skipped '%s': %s", path, reason)
                     bar.update(1)
                     continue
+                if auto:  # the first image: one probe pass sizes the batches for the GPU memory
+                    auto = False
+                    batch_size = summary.batch_size = int(model.choose_batch_size(img, min_confidence))
+                    max_ahead = max(3 * batch_size, 2 * workers)
                 batch.append((sid, path, img))
             if not batch:
                 break
@@ -387,6 +415,24 @@ def propose(
     return _finish(summary, per_class, t_start)
 
 
+def _check_batch_size(batch_size) -> None:
+    """Refuse a ``batch_size`` that is not None, ``"auto"`` or an int >= 1."""
+    if batch_size is None or batch_size == AUTO:
+        return
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise EngineError(
+            f"batch_size={batch_size!r} must be an int >= 1, 'auto' (the largest batch that fits the "
+            "GPU memory; the proposer's own on CPU) or None (the proposer's default)"
+        )
+
+
+def _can_choose(model) -> bool:
+    """Whether ``model`` can size its batches for its GPU (a CUDA proposer with
+    ``choose_batch_size``); on CPU ``"auto"`` keeps the proposer's ``batch_size``."""
+    return callable(getattr(model, "choose_batch_size", None)) and str(
+        getattr(model, "device", "cpu")).startswith("cuda")
+
+
 def _finish(summary: ProposeSummary, per_class: Counter, t_start: float) -> ProposeSummary:
     timings = summary.timings
     summary.per_class = dict(per_class)
@@ -396,13 +442,15 @@ def _finish(summary: ProposeSummary, per_class: Counter, t_start: float) -> Prop
 
 
 def _ray_loop(todo, payload: tuple, summary: ProposeSummary, pending: dict, errors: dict, flush, *, progress: bool,
-              field: str, min_confidence: float, batch_size: int, write_every: int, num_workers,
-              num_gpus_per_worker, num_cpus_per_worker, address) -> None:
+              field: str, min_confidence: float, batch_size: int, asked_batch_size, write_every: int,
+              num_workers, num_gpus_per_worker, num_cpus_per_worker, address) -> None:
     """The middle of :func:`propose` on Ray (:mod:`.ray_engine`): results come back
-    as documents, are decoded here and written through ``flush`` like the local
-    path's. The driver's wait for results is split into decode/model/postprocess
-    in the proportions of the workers' own times; decoding the documents counts
-    as postprocess."""
+    as the final database documents, are unpickled here and written through
+    ``flush`` as they are. The driver's wait for results is split into
+    decode/model/postprocess in the proportions of the workers' own times;
+    unpickling the documents counts as postprocess. ``asked_batch_size`` "auto"
+    (or None) with GPU replicas: Ray batches of ``AUTO_BLOCK`` images, each replica
+    sizing its model batches for its GPU."""
     from tqdm.auto import tqdm
 
     from . import ray_engine
@@ -410,10 +458,13 @@ def _ray_loop(todo, payload: tuple, summary: ProposeSummary, pending: dict, erro
     if not todo:
         return
     layout = ray_engine.plan(num_workers, num_gpus_per_worker, num_cpus_per_worker, address)
+    auto = layout.num_gpus_per_worker > 0 and asked_batch_size in (None, AUTO)
+    if auto:
+        batch_size = summary.batch_size = ray_engine.AUTO_BLOCK
     summary.num_workers = layout.num_workers
     summary.ray = {"num_workers": layout.num_workers, "num_gpus_per_worker": layout.num_gpus_per_worker,
                    "num_cpus_per_worker": layout.num_cpus_per_worker, "cluster": layout.cluster,
-                   "started_ray": layout.started_ray}
+                   "started_ray": layout.started_ray, "auto_batch": auto}
     worker = summary.worker_timings = dict.fromkeys(ray_engine._WORKER_PHASES, 0.0)
     timings = summary.timings
     bar = tqdm(total=len(todo), disable=not progress, unit="img", desc=f"propose -> {field}", leave=True)
@@ -421,7 +472,7 @@ def _ray_loop(todo, payload: tuple, summary: ProposeSummary, pending: dict, erro
     ok = False
     try:
         results = ray_engine.iter_results(todo, payload, layout, min_confidence=min_confidence,
-                                          batch_size=batch_size, worker_timings=worker)
+                                          batch_size=batch_size, worker_timings=worker, auto_batch=auto)
         while True:
             t0 = time.perf_counter()
             chunk = next(results, None)
@@ -435,7 +486,7 @@ def _ray_loop(todo, payload: tuple, summary: ProposeSummary, pending: dict, erro
                     errors[r.sample_id] = r.reason
                     logger.warning("labelkit: propose skipped '%s': %s", r.path, r.reason)
                 else:
-                    pending[r.sample_id] = ray_engine.decode_detections(r.doc)
+                    pending[r.sample_id] = ray_engine.decode_documents(r.doc)
             timings["postprocess"] += time.perf_counter() - t0
             bar.update(len(chunk))
             if len(pending) + len(errors) >= write_every:

@@ -14,11 +14,20 @@ and the summary) is the same as for the local engine. Only the middle differs:
    model replicas, each building the proposer once (from its spec, see
    :mod:`labelkit.models.spec`, or unpickled) and running
    :func:`labelkit.propose._engine.run_batch` on each batch (the same contract
-   checks as the local path), then encoding each image's ``fo.Detections`` as a
-   compact document (:func:`encode_detections`: FiftyOne's own ``to_dict`` with
-   the mask as packed bits);
-4. the driver decodes the documents (:func:`decode_detections`) and writes them in
-   bulk by sample id; nothing on a worker touches the database.
+   checks as the local path), then encoding each image's ``fo.Detections`` as the
+   final MongoDB documents (:func:`encode_documents`: the store's own encoding,
+   :func:`labelkit.store.image.proposal_documents`, masks compressed there);
+4. the driver unpickles the documents (:func:`decode_documents`) and writes them
+   as they are, in bulk by sample id
+   (:meth:`labelkit.store.image.ReviewStore.write_proposal_documents`): it builds
+   no label objects. Nothing on a worker touches the database.
+
+GPUs: a replica with ``num_gpus_per_worker > 0`` runs its proposer on CUDA when
+the worker has it (a proposer built for the CPU is moved there). With
+``batch_size="auto"`` (the default when the replicas get GPUs) each replica picks
+its own batch size from its GPU's free memory with one probe pass on its first
+image (:meth:`labelkit.models.TorchvisionProposer.choose_batch_size`) and runs the
+blocks it receives in chunks of that size; out-of-memory halves it.
 
 Ray is started locally (``ray.init()``, no dashboard) unless it is running
 already, ``address=`` is given or ``RAY_ADDRESS`` is set (``"auto"``, a GCS
@@ -47,6 +56,10 @@ logger = logging.getLogger("labelkit")
 ENGINES = ("local", "ray")
 
 _EMPTY = np.zeros((1, 1, 3), np.uint8)  # stands in for an image that could not be read
+
+#: Images per Ray batch sent to a GPU replica choosing its own batch size
+#: (``batch_size="auto"``); the replica splits it into chunks that fit its memory.
+AUTO_BLOCK = 32
 _WORKER_PHASES = ("decode", "model", "postprocess", "encode")
 
 
@@ -159,47 +172,20 @@ def build_proposer(payload: tuple, use_gpu: bool = False):
 # ------------------------------------------------------------------ documents
 
 
-def encode_detections(dets) -> bytes:
-    """One image's ``fo.Detections`` -> bytes for the trip back to the driver.
+def encode_documents(dets) -> bytes:
+    """One image's ``fo.Detections`` -> bytes for the trip back to the driver: the
+    pickled list of its final MongoDB documents
+    (:func:`labelkit.store.image.proposal_documents`, the encoding the store writes:
+    ids, boxes, scores, masks as compressed ``.npy`` bytes, attributes)."""
+    from ..store.image import proposal_documents
 
-    Each detection is FiftyOne's own ``to_dict()`` (label, confidence, box, id,
-    custom attributes...) with the mask taken out and stored as
-    ``(dtype, shape, bytes)``, bool masks as packed bits (8x smaller; decoded
-    byte-identically by :func:`decode_detections`).
-    """
-    docs = []
-    for det in dets.detections:
-        mask = det.mask
-        det.mask = None
-        doc = det.to_dict()
-        det.mask = mask
-        if mask is not None:
-            mask = np.asarray(mask)
-            if mask.dtype == bool:
-                doc["mask"] = ("packbits", mask.shape, np.packbits(mask, axis=None).tobytes())
-            else:
-                doc["mask"] = (mask.dtype.str, mask.shape, np.ascontiguousarray(mask).tobytes())
-        docs.append(doc)
-    return pickle.dumps(docs, protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps(proposal_documents(dets), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def decode_detections(data: bytes):
-    """The ``fo.Detections`` that :func:`encode_detections` encoded."""
-    import fiftyone as fo
-
-    out = []
-    for doc in pickle.loads(data):  # noqa: S301 - our own workers' output
-        mask = doc.pop("mask", None)
-        det = fo.Detection.from_dict(doc)
-        if mask is not None:
-            kind, shape, raw = mask
-            if kind == "packbits":
-                n = int(np.prod(shape))
-                det.mask = np.unpackbits(np.frombuffer(raw, np.uint8), count=n).astype(bool).reshape(shape)
-            else:
-                det.mask = np.frombuffer(raw, np.dtype(kind)).reshape(shape).copy()
-        out.append(det)
-    return fo.Detections(detections=out)
+def decode_documents(data: bytes) -> list[dict]:
+    """The documents :func:`encode_documents` encoded, ready for
+    :meth:`labelkit.store.image.ReviewStore.write_proposal_documents`."""
+    return pickle.loads(data)  # noqa: S301 - our own workers' output
 
 
 # ------------------------------------------------------------------ Ray stages
@@ -229,11 +215,14 @@ class _ProposerActor:
     is returned pickled in the batch's ``exc`` column and re-raised by the driver
     as itself."""
 
-    def __init__(self, payload: tuple, min_confidence: float, num_threads: int, use_gpu: bool):
+    def __init__(self, payload: tuple, min_confidence: float, num_threads: int, use_gpu: bool,
+                 auto_batch: bool = False):
         import sys
 
         self.model, self.error = None, None
         self.min_confidence = float(min_confidence)
+        self.auto_batch = bool(auto_batch)  # choose the batch size on the first batch (GPU)
+        self.chunked = bool(auto_batch)  # blocks of AUTO_BLOCK images: run in chunks of model.batch_size
         try:
             self.model = build_proposer(payload, use_gpu=use_gpu)
         except Exception as exc:  # noqa: BLE001 - reported with the first batch
@@ -257,10 +246,19 @@ class _ProposerActor:
             if self.error is not None:
                 raise self.error
             images = [np.asarray(batch["image"][i]) for i in ok]
-            results = run_batch(self.model, images, self.min_confidence, timings) if images else []
+            if images and self.auto_batch:
+                self.auto_batch = False
+                choose = getattr(self.model, "choose_batch_size", None)
+                if callable(choose) and str(getattr(self.model, "device", "cpu")).startswith("cuda"):
+                    choose(images[0], self.min_confidence)
+            step = int(getattr(self.model, "batch_size", 0) or 0) if self.chunked else 0
+            step = step if step >= 1 else max(1, len(images))
+            results = []
+            for j in range(0, len(images), step):
+                results += run_batch(self.model, images[j:j + step], self.min_confidence, timings)
             t0 = time.perf_counter()
             for i, dets in zip(ok, results, strict=True):
-                docs[i] = encode_detections(dets)
+                docs[i] = encode_documents(dets)
             t_encode = time.perf_counter() - t0
         except Exception as exc:  # noqa: BLE001 - sent to the driver, raised there
             exc_col[0] = _pickle_exception(exc)
@@ -417,8 +415,9 @@ def _user_error(exc: BaseException) -> BaseException:
 
 @dataclass
 class Result:
-    """One image's outcome from the workers: ``doc`` (:func:`encode_detections` bytes;
-    :func:`decode_detections` turns it back) or ``reason`` (an unreadable image)."""
+    """One image's outcome from the workers: ``doc`` (:func:`encode_documents` bytes;
+    :func:`decode_documents` turns them into the documents to write) or ``reason``
+    (an unreadable image)."""
 
     sample_id: str
     path: str
@@ -434,6 +433,7 @@ def iter_results(
     min_confidence: float,
     batch_size: int,
     worker_timings: dict[str, float],
+    auto_batch: bool = False,
 ) -> Iterator[list[Result]]:
     """Run the Ray pipeline over ``(sample id, path)`` pairs; yield results as they come.
 
@@ -442,9 +442,11 @@ def iter_results(
         payload: how the actors build the proposer (:func:`proposer_payload`).
         layout: from :func:`plan`.
         min_confidence: the confidence floor.
-        batch_size: images per model call.
+        batch_size: images per model call (with ``auto_batch``: per Ray batch).
         worker_timings: accumulates the workers' seconds per phase (decode, model,
             postprocess, encode), summed over workers.
+        auto_batch: each replica chooses its batch size from its GPU's memory on its
+            first batch and runs Ray batches in chunks of that size.
 
     Yields:
         lists of :class:`Result`, one list per finished batch (any order).
@@ -468,7 +470,7 @@ def iter_results(
             fn_constructor_kwargs={
                 "payload": payload, "min_confidence": min_confidence,
                 "num_threads": max(1, round(layout.num_cpus_per_worker)),
-                "use_gpu": layout.num_gpus_per_worker > 0,
+                "use_gpu": layout.num_gpus_per_worker > 0, "auto_batch": auto_batch,
             },
             batch_size=batch_size,
             batch_format="numpy",
