@@ -14,16 +14,22 @@ render + encode + send; the widget's part is also reported alone), and time to
 apply a brush stroke (``mouse down/move/up`` -> ``session.paint`` -> overlay
 re-render + encode + send). The naive way is measured in the same run: full
 resolution ``put_image_data`` of the decoded image plus one ``put_image_data`` per
-mask (and, for a stroke, redrawing every mask). Memory: RSS growth over 1,000
-``next()`` calls on a 10,000-sample dataset.
+mask (and, for a stroke, redrawing every mask). Also per scenario: ``next()`` when
+the background had time to prepare the next sample ("read ahead"), and the Python
+side and bytes of ``Tab`` / ``a``. Memory: RSS growth over 1,000 ``next()`` calls on
+a 10,000-sample dataset. Stall: the UI-thread time of each ``next()`` over 40
+8000x6000 samples with 300 masks each, the store's read-ahead window read in the
+background (now) vs in the caller's thread (as ``load(ahead=...)`` did), same run.
 
 Usage::
 
-    .venv/bin/python bench/labeler.py            # everything (~5-10 min on 2 busy cores)
+    .venv/bin/python bench/labeler.py            # everything (~10-15 min on 2 busy cores)
     .venv/bin/python bench/labeler.py --quick    # fewer repetitions, 2,000-sample memory run
+    .venv/bin/python bench/labeler.py --only 1080p,stall   # some sections
 
 Targets: show <= 50 ms and stroke <= 30 ms median at 1080p; show <= 500 ms at
-8000x6000; memory growth < 100 MB.
+8000x6000; read-ahead show <= 20 ms at 1080p and <= 150 ms at 8000x6000; memory
+growth < 100 MB.
 """
 
 from __future__ import annotations
@@ -208,6 +214,76 @@ def _median(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
+def _percentile(xs, q: float) -> float:
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    k = (len(xs) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def bench_stall(fo, n_samples: int, n_props: int, size, folder: Path, think_s: float) -> dict:
+    """UI-thread time of each ``next()`` over a run of ``n_samples`` 8000x6000 samples
+    with ``n_props`` masks each, with the store's read-ahead window read in the
+    background (labelkit now) and, in the same run, synchronously in the caller's
+    thread (as ``ReviewStore.load(ahead=...)`` did before: ``sync``). Between moves the
+    "reviewer" looks at the sample for ``think_s`` seconds; the background work is not
+    waited for beyond that, so a move that comes while the window is still being read
+    pays whatever waiting that causes."""
+    from PIL import Image
+
+    from labelkit.review.session import PREFETCH, ReviewSession
+    from labelkit.widgets import Labeler
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(3):  # three 48 MP photos, shared by the samples (the masks differ)
+        p = folder / f"stall-{i}.jpg"
+        Image.fromarray(_photo(8000, 6000, i)).save(p, quality=90)
+        paths.append(str(p))
+    ds = fo.Dataset("bench-stall")
+    samples = []
+    for i in range(n_samples):
+        sm = fo.Sample(filepath=paths[i % 3], metadata=fo.ImageMetadata(width=8000, height=6000))
+        sm["predictions"] = _proposals(fo, 8000, 6000, n_props, 1000 + i, size)
+        samples.append(sm)
+    ds.add_samples(samples, progress=False)
+    out = {"samples": n_samples, "proposals": n_props, "mask_px": list(size), "think_s": think_s}
+    background = ReviewSession._schedule_window
+    try:
+        for mode in ("background", "sync"):
+            if mode == "sync":  # the earlier behaviour: the window read inside load()
+                ReviewSession._schedule_window = (
+                    lambda self, index: self.store._prefetch(self._ids[index : index + PREFETCH]))
+            t0 = time.perf_counter()
+            lab = Labeler(ReviewSession(ds), canvas_size=(960, 640))
+            open_ms = (time.perf_counter() - t0) * 1e3
+            s = lab.session
+            times, reads = [], 0
+            for _ in range(n_samples - 1):
+                time.sleep(think_s)
+                t0 = time.perf_counter()
+                s.next()
+                times.append((time.perf_counter() - t0) * 1e3)
+            s.wait_ahead(timeout=600)
+            lab.close()
+            reads = len(s.store._cache or {})
+            out[mode] = {
+                "open_ms": open_ms,
+                "median_ms": _median(times),
+                "p99_ms": _percentile(times, 0.99),
+                "max_ms": max(times),
+                "over_1s": sum(t > 1000 for t in times),
+                "cached_records": reads,
+                "times_ms": [round(t, 1) for t in times],
+            }
+    finally:
+        ReviewSession._schedule_window = background
+        fo.delete_dataset(ds.name)
+    return out
+
+
 def bench_scenario(fo, label, width, height, n_props, n_samples, size, reps, strokes, folder):
     from ipycanvas import MultiCanvas, hold_canvas
 
@@ -232,19 +308,39 @@ def bench_scenario(fo, label, width, height, n_props, n_samples, size, reps, str
             parts.setdefault(k, []).append(lab.timings[k])
 
     # next image when the session had time to read it ahead (a reviewer looks at the
-    # current one meanwhile): wait for the background read, then time the move
-    ahead = []
+    # current one meanwhile): wait for the background work (the session's read of the
+    # next sample and its window, the widget's preview, image JPEG and overlay PNG),
+    # then time the move
+    ahead, ahead_prepared, ahead_sent = [], [], []
     s.goto(0)
     for _ in range(reps):
         nxt = (s.index + 1) % n_samples
         if nxt == 0:
             s.goto(0)
             continue
-        if s._ahead is not None:
-            s._ahead[1].result()
+        s.wait_ahead(timeout=120)
+        if lab._ahead_preview is not None:
+            lab._ahead_preview.result()
+        _Counter.reset()
         t0 = time.perf_counter()
         s.goto(nxt)
         ahead.append((time.perf_counter() - t0) * 1e3)
+        ahead_prepared.append(lab.timings.get("prepared") == 3)
+        ahead_sent.append(_Counter.bytes)
+
+    # Tab (select the next instance) and a (accept it), Python side + bytes sent
+    s.goto(0)
+    keys = {"Tab": [], "a": []}
+    keys_sent = {"Tab": [], "a": []}
+    for _ in range(reps):
+        lab.handle_key("Escape")
+        for key in ("Tab", "a"):
+            _Counter.reset()
+            t0 = time.perf_counter()
+            lab.handle_key(key)
+            keys[key].append((time.perf_counter() - t0) * 1e3)
+            keys_sent[key].append(_Counter.bytes)
+        lab.handle_key("z", ctrl=True)
 
     # brush strokes on the selected (largest) instance, at the fitted view
     s.goto(0)
@@ -302,6 +398,13 @@ def bench_scenario(fo, label, width, height, n_props, n_samples, size, reps, str
         "proposals": n_props,
         "show_ms": _median(show),
         "show_ahead_ms": _median(ahead),
+        "show_ahead_p95_ms": _percentile(ahead, 0.95),
+        "show_ahead_prepared": f"{sum(ahead_prepared)}/{len(ahead_prepared)}",
+        "show_ahead_bytes": int(_median(ahead_sent)),
+        "tab_ms": _median(keys["Tab"]),
+        "tab_bytes": int(_median(keys_sent["Tab"])),
+        "accept_ms": _median(keys["a"]),
+        "accept_bytes": int(_median(keys_sent["a"])),
         "show_cpu_ms": _median(show_cpu),
         "show_widget_ms": _median(widget),
         "show_widget_cpu_ms": _median(widget_cpu),
@@ -368,6 +471,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions, smaller memory run")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--only", default="1080p,8000x6000,memory,stall",
+                    help="comma-separated sections to run (default: all): 1080p, 8000x6000, memory, stall")
+    ap.add_argument("--stall-samples", type=int, default=40, help="samples of the stall run (default 40)")
+    ap.add_argument("--stall-think", type=float, default=2.0,
+                    help="seconds the stall run looks at each sample before moving on (default 2)")
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args(argv)
 
@@ -383,16 +491,23 @@ def main(argv=None) -> int:
 def _run(fo, args) -> int:
     reps = 6 if args.quick else 12
     strokes = 8 if args.quick else 20
-    out: dict = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
+    only = {x.strip() for x in args.only.split(",") if x.strip()}
+    out: dict = {"python": sys.version.split()[0], "cpus": os.cpu_count(), "load_at_start": _load()}
+    print(f"load average (1/5/15 min) at start: {out['load_at_start']} on {os.cpu_count()} CPUs", flush=True)
     with tempfile.TemporaryDirectory(prefix="labelkit-bench-img-") as tmp:
         tmp = Path(tmp)
-        out["1080p"] = bench_scenario(fo, "1080p", 1920, 1080, 30, 4, (60, 360), reps, strokes, tmp)
-        _report_scenario(out["1080p"], show_target=50, stroke_target=30)
-        out["8000x6000"] = bench_scenario(
-            fo, "8000x6000", 8000, 6000, 300, 3, (120, 900), max(3, reps // 2), max(4, strokes // 2), tmp
-        )
-        _report_scenario(out["8000x6000"], show_target=500, stroke_target=None)
-        if not args.skip_memory:
+        if "1080p" in only:
+            out["1080p"] = bench_scenario(fo, "1080p", 1920, 1080, 30, 4, (60, 360), reps, strokes, tmp)
+            _report_scenario(out["1080p"], show_target=50, stroke_target=30, ahead_target=20)
+        if "8000x6000" in only:
+            out["8000x6000"] = bench_scenario(
+                fo, "8000x6000", 8000, 6000, 300, 3, (120, 900), max(3, reps // 2), max(4, strokes // 2), tmp
+            )
+            _report_scenario(out["8000x6000"], show_target=500, stroke_target=None, ahead_target=150)
+        if "stall" in only:
+            out["stall"] = bench_stall(fo, args.stall_samples, 300, (60, 400), tmp, think_s=args.stall_think)
+            _report_stall(out["stall"])
+        if not args.skip_memory and "memory" in only:
             n = 2000 if args.quick else 10_000
             out["memory"] = bench_memory(fo, n, 1000, tmp)
             m = out["memory"]
@@ -402,12 +517,29 @@ def _run(fo, args) -> int:
                 f"{m['rss_before_mb']:.0f} -> {m['rss_after_mb']:.0f} MB "
                 f"(+{m['growth_mb']:.1f} MB, target < 100) {ok}; {m['next_ms']:.1f} ms per next()"
             )
+    out["load_at_end"] = _load()
+    print(f"load average at end: {out['load_at_end']}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
     return 0
 
 
-def _report_scenario(r: dict, show_target: float, stroke_target: float | None) -> None:
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _report_stall(r: dict) -> None:
+    print(f"\n== read-ahead window: {r['samples']} samples 8000x6000, {r['proposals']} masks each "
+          f"({r['mask_px'][0]}-{r['mask_px'][1]} px), {r['think_s']} s per sample; UI-thread ms per next()")
+    for mode in ("background", "sync"):
+        m = r[mode]
+        print(f"  {mode:<10} open {m['open_ms']:7.0f}  median {m['median_ms']:7.1f}  p99 {m['p99_ms']:7.1f}  "
+              f"max {m['max_ms']:7.1f}  "
+              f"> 1 s: {m['over_1s']}  (records cached at the end: {m['cached_records']})")
+
+
+def _report_scenario(r: dict, show_target: float, stroke_target: float | None,
+                     ahead_target: float | None = None) -> None:
     def verdict(ms, target):
         return "" if target is None else (" PASS" if ms <= target else " FAIL")
 
@@ -423,7 +555,14 @@ def _report_scenario(r: dict, show_target: float, stroke_target: float | None) -
     )
     print(
         f"show, end to end when read ahead (the next sample prepared in the background while the "
-        f"current one is reviewed): {r['show_ahead_ms']:.1f} ms  (vs {r['show_ms']:.1f} without time to read ahead)"
+        f"current one is reviewed): {r['show_ahead_ms']:.1f} ms (p95 {r['show_ahead_p95_ms']:.1f})"
+        + ("" if ahead_target is None else f" (target <= {ahead_target}){verdict(r['show_ahead_ms'], ahead_target)}")
+        + f"; prepared overlay+image used {r['show_ahead_prepared']}; {r['show_ahead_bytes'] / 1024:.0f} KiB sent"
+        f"  (vs {r['show_ms']:.1f} without time to read ahead)"
+    )
+    print(
+        f"Tab (select next): {r['tab_ms']:.1f} ms, {r['tab_bytes'] / 1024:.1f} KiB sent; "
+        f"a (accept): {r['accept_ms']:.1f} ms, {r['accept_bytes'] / 1024:.1f} KiB sent (Python side, all messages)"
     )
     print(
         f"  naive (full-res read + put_image_data + one per mask): {r['naive_show_ms']:.1f} / "

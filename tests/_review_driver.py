@@ -73,6 +73,7 @@ def open_session(name: str, annotator: str):
         make_dataset(name, os.environ["LK_DRIVER_IMAGES"], n=int(os.environ.get("LK_DRIVER_N", "30")))
 
     s = ReviewSession(fo.load_dataset(name), annotator=annotator, classes=["a", "b"])
+    s.wait_ahead()  # the read-ahead window is in (a background read): what an outage goes on with
     say("READY", s.store.dataset._sample_collection_name, s.index, s.store.replayed)
     return s
 

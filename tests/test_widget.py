@@ -78,7 +78,7 @@ def drag(lab, pts):
 # ------------------------------------------------------------------- structure
 
 
-def test_labeler_is_a_box_with_the_session_and_three_canvas_layers(labeler):
+def test_labeler_is_a_box_with_the_session_and_four_canvas_layers(labeler):
     import ipywidgets as widgets
     from ipycanvas import MultiCanvas
 
@@ -87,7 +87,7 @@ def test_labeler_is_a_box_with_the_session_and_three_canvas_layers(labeler):
     assert isinstance(labeler, widgets.Box)
     assert isinstance(labeler.session, ReviewSession)
     assert isinstance(labeler.canvas, MultiCanvas)
-    assert len(labeler.canvas._canvases) == 3
+    assert len(labeler.canvas._canvases) == 4  # image, overlay, selection, interaction
 
 
 def test_instance_list_shows_class_confidence_and_state(labeler):
@@ -124,16 +124,68 @@ def test_overlay_has_each_instance_colour_inside_its_mask_and_nothing_outside(la
     assert ov[r, c, 3] == 0
 
 
-def test_selected_instance_is_highlighted_with_a_white_outline(labeler):
-    from labelkit.widgets.render import SELECTED_FILL_ALPHA
+def test_render_overlay_highlights_the_selected_instance_with_a_white_outline(labeler):
+    from labelkit.widgets.render import SELECTED_FILL_ALPHA, OverlayStyle, render_overlay
 
     mug = _ks(labeler, "mug")[0]
-    labeler.session.select(mug)
-    ov = labeler.render_overlay_array()
+    ov = render_overlay(labeler.session.instances, labeler.vp, OverlayStyle(selected=mug))
     r, c = _canvas_px(labeler, 60, 130)
     assert ov[r, c, 3] == SELECTED_FILL_ALPHA
     r, c = _canvas_px(labeler, 40, 100)  # left edge column of the mug
     assert tuple(ov[r, c]) == (255, 255, 255, 255)
+
+
+def _filled(polygons, shape) -> np.ndarray:
+    """Rasterize canvas-coordinate polygons (even-odd: holes cut out)."""
+    import cv2
+
+    out = np.zeros(shape, np.uint8)
+    for p in polygons:
+        layer = np.zeros(shape, np.uint8)
+        cv2.fillPoly(layer, [np.round(p - 0.5).astype(np.int32)], 1)
+        out ^= layer
+    return out.astype(bool)
+
+
+def test_the_selection_layer_outlines_the_selected_mask_and_the_overlay_stays_unhighlighted(labeler):
+    mug = _ks(labeler, "mug")[0]
+    before = labeler.render_overlay_array()
+    labeler.session.select(mug)
+    assert np.array_equal(labeler.render_overlay_array(), before)  # layer 1 ignores the selection
+    outer, holes = labeler.selection_outline
+    assert len(outer) == 1 and holes == ()
+    got = _filled(outer, (480, 640))
+    want = np.zeros((480, 640), bool)
+    (c0, r0), (c1, r1) = labeler.vp.to_canvas(40, 40), labeler.vp.to_canvas(160, 160)
+    want[int(r0) : int(r1), int(c0) : int(c1)] = True
+    iou = (got & want).sum() / (got | want).sum()
+    assert iou > 0.98, iou
+    labeler.session.select(None)
+    assert labeler.selection_outline == ((), ())
+
+
+def test_the_selection_outline_has_the_holes_of_the_mask(fo, dataset_name, tmp_path):
+    from labelkit.widgets import Labeler
+
+    ring = np.ones((100, 100), bool)
+    ring[30:70, 30:70] = False
+    p = tmp_path / "ring.png"
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(p)
+    ds = fo.Dataset(dataset_name)
+    ds.add_sample(fo.Sample(filepath=str(p), metadata=fo.ImageMetadata(width=W, height=H),
+                            predictions=fo.Detections(detections=[_det(fo, "ring", (50, 50, 150, 150), 0.9, ring)])))
+    lab = Labeler(ds, canvas_size=(640, 480))
+    try:
+        lab.session.select(0)
+        outer, holes = lab.selection_outline
+        assert len(outer) == 1 and len(holes) == 1
+        filled = _filled(outer + holes, (480, 640))
+        cx, cy = lab.vp.to_canvas(100, 100)  # the hole's centre is not tinted
+        assert not filled[int(cy), int(cx)]
+        cx, cy = lab.vp.to_canvas(60, 100)  # the ring is
+        assert filled[int(cy), int(cx)]
+    finally:
+        lab.close()
 
 
 def test_rejected_instance_is_drawn_as_a_faint_grey_hatch(labeler):
@@ -529,6 +581,115 @@ def test_a_reconnecting_browser_gets_the_cached_layers_again(labeler, sent):
     assert len(_images(sent)) == 2
 
 
+def _commands(sent):
+    """``(canvas model id, command name, args, buffers)`` of every sent canvas command."""
+    from ipycanvas.canvas import _CMD_LIST
+
+    out = []
+    for _, buffers in sent:
+        cmds = json.loads(bytes(buffers[0]))
+        if cmds and not isinstance(cmds[0], list):
+            cmds = [cmds]
+        rest, current = list(buffers[1:]), None
+        for cmd in cmds:
+            name = _CMD_LIST[cmd[0]]
+            n = cmd[2] if len(cmd) > 2 else 0
+            bufs, rest = rest[:n], rest[n:]
+            if name == "switchCanvas":
+                current = cmd[1][0].replace("IPY_MODEL_", "")
+            else:
+                out.append((current, name, cmd[1], bufs))
+    return out
+
+
+def _replay_layer(sent, layer, shape, start=None) -> np.ndarray:
+    """What a browser's ``layer`` shows after the sent commands (clear, clearRect,
+    putImageData with the canvas's source-over compositing of RGBA images)."""
+    px = np.zeros((*shape, 4), np.uint8) if start is None else start.copy()
+    for cid, name, args, bufs in _commands(sent):
+        if cid != layer.model_id:
+            continue
+        if name == "clear":
+            px[:] = 0
+        elif name == "clearRect":
+            x, y, w, h = (int(v) for v in args)
+            px[y : y + h, x : x + w] = 0
+        elif name == "putImageData":
+            im = np.asarray(Image.open(io.BytesIO(bytes(bufs[0]))).convert("RGBA"))
+            x, y = (int(v) for v in args)
+            region = px[y : y + im.shape[0], x : x + im.shape[1]]
+            assert not region[im[..., 3] > 0].any(), "a patch is drawn over cleared pixels only"
+            np.copyto(region, im, where=im[..., 3:] > 0)
+    return px
+
+
+def test_tab_draws_the_selection_as_vectors_without_sending_an_image(labeler, sent):
+    overlay_bytes = labeler.bytes_sent["overlay"]
+    labeler.handle_key("Tab")
+    assert labeler.session.selected is not None
+    assert len(sent) == 1 and _images(sent) == []  # one message, no PNG to decode
+    assert labeler.bytes_sent["overlay"] == overlay_bytes
+    cmds = _commands(sent)
+    sel = labeler.canvas[2].model_id
+    assert {c[0] for c in cmds} == {sel}  # only the selection layer is drawn
+    names = [c[1] for c in cmds]
+    assert "fillPolygons" in names and "strokePolygons" in names
+    assert sum(len(bytes(buffers[0])) + sum(len(bytes(b)) for b in buffers[1:]) for _, buffers in sent) < 3000
+    assert labeler._list.value == labeler.session.selected  # the list follows
+
+
+def test_an_accept_sends_a_patch_of_the_changed_pixels_only(labeler, sent):
+    full = _replay_layer(sent, labeler.canvas[1], (480, 640))  # nothing yet: the fixture drew before
+    assert not full.any()
+    labeler._resend()  # the whole overlay once, as a reconnecting page gets it
+    full = _replay_layer(sent, labeler.canvas[1], (480, 640))
+    assert np.array_equal(full, labeler.render_overlay_array())
+    sent.clear()
+    ball = _ks(labeler, "ball")[0]
+    labeler.session.select(ball)
+    labeler.handle_key("a")
+    assert labeler.session.instance(ball).state == "accepted"
+    pngs = [im for kind, im in _images(sent) if kind == b"\x89PNG"]
+    assert len(pngs) == 1
+    (c0, r0), (c1, r1) = labeler.vp.to_canvas(80, 80), labeler.vp.to_canvas(100, 100)
+    w, h = pngs[0].size
+    assert w <= (c1 - c0) + 60 and h <= (r1 - r0) + 30  # the ball and its tag, not the canvas
+    assert labeler.timings["overlay_patch_px"] == w * h
+    assert np.array_equal(_replay_layer(sent, labeler.canvas[1], (480, 640), start=full),
+                          labeler.render_overlay_array())
+
+
+def test_a_brush_stroke_patch_leaves_the_layer_equal_to_a_full_render(labeler, sent):
+    labeler._resend()
+    full = _replay_layer(sent, labeler.canvas[1], (480, 640))
+    sent.clear()
+    click(labeler, 50, 150)
+    labeler.handle_key("b")
+    drag(labeler, [(160, 100), (175, 100), (175, 120)])
+    assert labeler.session.instance(labeler.session.selected).state == "edited"
+    assert np.array_equal(_replay_layer(sent, labeler.canvas[1], (480, 640), start=full),
+                          labeler.render_overlay_array())
+
+
+def test_a_zoom_sends_the_whole_overlay_again(labeler, sent):
+    labeler.zoom(2.0)
+    pngs = [im for kind, im in _images(sent) if kind == b"\x89PNG"]
+    assert [im.size for im in pngs] == [(640, 480)]
+    assert np.array_equal(_replay_layer(sent, labeler.canvas[1], (480, 640)), labeler.render_overlay_array())
+
+
+def test_canvas_pixels_go_out_before_the_list_and_status_updates(labeler, monkeypatch):
+    import ipycanvas.canvas as ic
+
+    order = []
+    monkeypatch.setattr(ic._CANVAS_MANAGER, "send", lambda content, buffers=None: order.append("canvas"))
+    labeler.canvas.observe(lambda ch: order.append("marker"), "_dom_classes")
+    labeler._list.observe(lambda ch: order.append("list"), "value")
+    labeler._status.observe(lambda ch: order.append("status"), "value")
+    labeler.handle_key("Tab")
+    assert order[:2] == ["canvas", "marker"] and {"list", "status"} <= set(order[2:])
+
+
 def test_unreadable_image_is_reported_in_the_status_line(fo, dataset_name, tmp_path):
     from labelkit.widgets import Labeler
 
@@ -579,7 +740,8 @@ def _swatches(lab) -> dict[int, tuple[int, int, int]]:
 def _row_rules(lab, row: int) -> str:
     import re
 
-    return " ".join(re.findall(rf"nth-child\({row}\)\{{([^}}]*)\}}", lab._list_style.value))
+    css = lab._list_style.value + lab._list_sel_style.value
+    return " ".join(re.findall(rf"nth-child\({row}\)\{{([^}}]*)\}}", css))
 
 
 def test_auto_canvas_fills_the_width_with_a_bitmap_of_the_first_sample_aspect(review_ds):
@@ -668,14 +830,21 @@ def test_rejected_row_is_grey_and_struck_through_like_its_hatched_mask(labeler):
 
 def test_selected_row_is_highlighted_only_while_selected(labeler):
     ks = [i.k for i in labeler.session.instances]
-    assert "font-weight:bold" not in labeler._list_style.value
+    assert "font-weight:bold" not in labeler._list_style.value + labeler._list_sel_style.value
     k = _ks(labeler, "ball")[0]
     labeler.session.select(k)
     assert labeler._list.value == k
     bold = [row for row in range(1, len(ks) + 1) if "font-weight:bold" in _row_rules(labeler, row)]
     assert bold == [ks.index(k) + 1]
     labeler.session.select(None)
-    assert "font-weight:bold" not in labeler._list_style.value
+    assert "font-weight:bold" not in labeler._list_style.value + labeler._list_sel_style.value
+
+
+def test_selecting_updates_only_the_small_selection_style_block(labeler):
+    rows = labeler._list_style.value
+    labeler.handle_key("Tab")
+    assert labeler._list_style.value == rows  # the per-row rules are not sent again
+    assert labeler._list_sel_style.value.count("{") == 1 and "font-weight:bold" in labeler._list_sel_style.value
 
 
 def test_list_style_is_scoped_to_its_own_list(review_ds, labeler):
@@ -728,3 +897,20 @@ def test_video_labeler_has_one_toolbar_with_the_frame_controls(dataset_name):
         assert lab.canvas.layout.width == "100%"
     finally:
         lab.close()
+
+
+def test_closing_the_labeler_lets_it_and_its_session_be_collected(review_ds):
+    import gc
+    import weakref
+
+    from labelkit.widgets import Labeler
+
+    lab = Labeler(review_ds, canvas_size=(320, 240))
+    lab.handle_key("Tab")
+    assert lab.session.wait_ahead(timeout=60)
+    lab._ahead_preview.result(timeout=60)  # the background preparation is finished
+    refs = [weakref.ref(lab), weakref.ref(lab.session), weakref.ref(lab.canvas)]
+    lab.close()
+    del lab
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]  # no callback keeps masks and images alive

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -19,7 +19,18 @@ from ipycanvas import hold_canvas
 
 from ..errors import LabelkitError
 from . import render as R
-from ._common import _CLICK_SLOP, _DOUBLE_CLICK_S, _PAN_INTERVAL_S, _guard, _put_encoded
+from ._common import (
+    _CLICK_SLOP,
+    _DOUBLE_CLICK_S,
+    _PAN_INTERVAL_S,
+    IMAGE_LAYER,
+    INTERACTION_LAYER,
+    OVERLAY_LAYER,
+    PATCH_MAX_FRACTION,
+    SELECTION_LAYER,
+    _guard,
+    _put_encoded,
+)
 
 
 class CanvasMixin:
@@ -29,7 +40,9 @@ class CanvasMixin:
     @contextmanager
     def _held(self) -> Iterator[None]:
         """Batch canvas commands into one message, like ipycanvas ``hold_canvas()``,
-        but re-entrant: nested renders flush once, at the outermost exit."""
+        but re-entrant: nested renders flush once, at the outermost exit. After the
+        flush come the render marker and then the control updates deferred meanwhile
+        (:meth:`_defer`), so the pixels of an event reach the page first."""
         if self._hold_depth:
             self._hold_depth += 1
             try:
@@ -43,13 +56,37 @@ class CanvasMixin:
                 yield
         finally:
             self._hold_depth = 0
-        if self._raster_dirty:  # after the flush: the marker follows the pixels
-            self._bump_render_marker()
+            try:
+                if self._raster_dirty:  # after the flush: the marker follows the pixels
+                    self._bump_render_marker()
+            finally:
+                self._run_deferred()
 
-    #: raster renders (image or overlay layer) flushed so far; the canvas carries the
-    #: CSS class ``labelkit-render-<n>`` so a page (bench/browser.py) sees each one
+    def _defer(self, name: str, fn: Callable[[], None]) -> None:
+        """Run ``fn`` after the canvas flush of the event being handled (at once when
+        none is): list, buttons, status line and other controls update after the pixels
+        and the render marker. One entry per ``name`` (the last ``fn`` given wins)."""
+        if not self._hold_depth:
+            fn()
+            return
+        if self._deferred is None:
+            self._deferred = {}
+        self._deferred[name] = fn
+
+    def _run_deferred(self) -> None:
+        while self._deferred:
+            todo, self._deferred = self._deferred, None
+            for fn in todo.values():
+                fn()
+
+    _deferred: dict | None = None
+
+    #: visible renders flushed so far; the canvas carries the CSS class
+    #: ``labelkit-render-<n>`` so a page (bench/browser.py) sees each one
     render_count = 0
 
+    #: something visible changed since the last flush (a layer was drawn, or the
+    #: session reported a change the widget shows): the next flush bumps the marker
     _raster_dirty = False
 
     def _bump_render_marker(self) -> None:
@@ -60,8 +97,6 @@ class CanvasMixin:
 
     def _render_image(self) -> None:
         t0 = time.perf_counter()
-        self._raster_dirty = True
-        layer = self.canvas[0]
         try:
             view = self._src.view(self.vp)
             self._image_error = None
@@ -70,46 +105,157 @@ class CanvasMixin:
             self._image_error = str(exc)
             self.set_status(str(exc), error=True)
         t1 = time.perf_counter()
-        self._image_bytes = R.encode_jpeg(view)
+        data = R.encode_jpeg(view)
         t2 = time.perf_counter()
-        with self._held():
-            layer.clear()
-            _put_encoded(layer, self._image_bytes)
-            if self._image_error:
-                layer.fill_style = "#eeeeee"
-                layer.font = "14px sans-serif"
-                layer.fill_text(self._image_error[:110], 12, 24)
-        self.bytes_sent["image"] += len(self._image_bytes)
+        self._send_image(data)
         self.timings["image_render_ms"] = (t1 - t0) * 1e3
         self.timings["image_encode_ms"] = (t2 - t1) * 1e3
         self.timings["image_send_ms"] = (time.perf_counter() - t2) * 1e3
 
-    def overlay_style(self) -> R.OverlayStyle:
-        """The current overlay options (selection, what is hidden)."""
-        return R.OverlayStyle(selected=self.session.selected, show_rejected=self.show_rejected)
-
-    def render_overlay_array(self) -> np.ndarray:
-        """The RGBA overlay for the current sample and view (what layer 1 shows)."""
-        return self._overlay.render(self.session.instances, self.vp, self.overlay_style())
-
-    def _render_overlay(self) -> None:
-        t0 = time.perf_counter()
+    def _send_image(self, data: bytes) -> None:
+        """Layer 0: the encoded image view (plus the error text of an unreadable image)."""
         self._raster_dirty = True
-        index, lut, _ = self._overlay.index_map(self.session.instances, self.vp, self.overlay_style())
-        t1 = time.perf_counter()
-        self._overlay_bytes = R.encode_overlay(index, lut)
-        t2 = time.perf_counter()
-        layer = self.canvas[1]
+        self._image_bytes = data
+        layer = self.canvas[IMAGE_LAYER]
         with self._held():
             layer.clear()
-            _put_encoded(layer, self._overlay_bytes)
-        self.bytes_sent["overlay"] += len(self._overlay_bytes)
+            _put_encoded(layer, data)
+            if self._image_error:
+                layer.fill_style = "#eeeeee"
+                layer.font = "14px sans-serif"
+                layer.fill_text(self._image_error[:110], 12, 24)
+        self.bytes_sent["image"] += len(data)
+
+    def overlay_style(self) -> R.OverlayStyle:
+        """The current overlay options (selection, what is hidden); hit testing uses
+        it (the selection is on top)."""
+        return R.OverlayStyle(selected=self.session.selected, show_rejected=self.show_rejected)
+
+    def overlay_base_style(self) -> R.OverlayStyle:
+        """What layer 1 draws: :meth:`overlay_style` without the selection, which the
+        selection layer draws on top (so selecting never re-sends the overlay)."""
+        return R.OverlayStyle(selected=None, show_rejected=self.show_rejected)
+
+    def render_overlay_array(self) -> np.ndarray:
+        """The RGBA overlay for the current sample and view (what layer 1 shows: every
+        visible instance in its state's style; the selection is on layer 2)."""
+        return self._overlay.render(self.session.instances, self.vp, self.overlay_base_style())
+
+    def _render_overlay(self) -> None:
+        """Layer 1, then the selection layer. Only what changed is sent: nothing when the
+        overlay looks the same, a patch (PNG of the changed pixels' bounding box, drawn
+        at its offset) when the change covers at most :data:`PATCH_MAX_FRACTION` of the
+        canvas in the same view, else the whole overlay."""
+        t0 = time.perf_counter()
+        vp = self.vp
+        index, lut, tagged = self._overlay.index_map(self.session.instances, vp, self.overlay_base_style())
+        keys = R.color_keys(index, lut)
+        region: tuple[int, int, int, int] | None = (0, index.shape[0], 0, index.shape[1])
+        prev = self._overlay_keys
+        if prev is not None and prev[0] == vp.key() and prev[1].shape == keys.shape:
+            region = R.changed_region(prev[1], keys)
+        t1 = time.perf_counter()
+        self._overlay_keys = (vp.key(), keys)
+        self._overlay_state = (index, lut)
+        self._overlay_tagged = {id(i) for i in tagged}
         self.timings["overlay_render_ms"] = (t1 - t0) * 1e3
-        self.timings["overlay_encode_ms"] = (t2 - t1) * 1e3
-        self.timings["overlay_send_ms"] = (time.perf_counter() - t2) * 1e3
+        if region is None:  # looks the same (e.g. an edit of a hidden instance)
+            self.timings["overlay_encode_ms"] = self.timings["overlay_send_ms"] = 0.0
+            self.timings["overlay_patch_px"] = 0
+        else:
+            r0, r1, c0, c1 = region
+            full = (r1 - r0) * (c1 - c0) > PATCH_MAX_FRACTION * index.size
+            if full:
+                data = R.encode_overlay(index, lut)
+                self._overlay_bytes = data
+            else:
+                data = R.encode_overlay(index[r0:r1, c0:c1], lut)
+                self._overlay_bytes = None  # the full bytes are encoded again if a view reconnects
+            t2 = time.perf_counter()
+            self._send_overlay(data, None if full else (c0, r0, c1 - c0, r1 - r0))
+            self.timings["overlay_encode_ms"] = (t2 - t1) * 1e3
+            self.timings["overlay_send_ms"] = (time.perf_counter() - t2) * 1e3
+            self.timings["overlay_patch_px"] = index.size if full else (r1 - r0) * (c1 - c0)
+        self._render_selection()
+
+    def _send_overlay(self, data: bytes, patch: tuple[int, int, int, int] | None = None) -> None:
+        """Layer 1: the whole overlay, or ``data`` drawn in the rectangle ``patch``
+        (``x, y, w, h``) after clearing it (the canvas composites; a patch replaces)."""
+        self._raster_dirty = True
+        layer = self.canvas[OVERLAY_LAYER]
+        with self._held():
+            if patch is None:
+                layer.clear()
+                _put_encoded(layer, data)
+            else:
+                x, y, w, h = patch
+                layer.clear_rect(x, y, w, h)
+                _put_encoded(layer, data, x, y)
+        self.bytes_sent["overlay"] += len(data)
+
+    _overlay_keys: tuple | None = None
+    _overlay_state: tuple | None = None
+    _overlay_tagged: set = frozenset()
+    _selection_key: object = None
+    #: the selection outline last drawn on layer 2: ``(outer, holes)`` polygon lists in
+    #: canvas pixels (see :func:`~labelkit.widgets.render.selection_polygons`); empty
+    #: when nothing is selected or the selection is off-screen
+    selection_outline: tuple = ((), ())
+
+    def _render_selection(self) -> None:
+        """Layer 2: the selected instance as vector commands: a tint in its colour, a
+        2-pixel white outline along its contour (scaled to the display) and its tag when
+        the overlay has none for it. A few hundred bytes, no image to decode; redrawn
+        only when the selection, the selected instance, the view or what the overlay
+        shows of it changed."""
+        s = self.session
+        k = s.selected
+        inst = s.instances[k] if k is not None and 0 <= k < len(s.instances) else None
+        vp = self.vp
+        drawn = inst is not None and R.is_visible(inst, self.overlay_base_style())
+        tagged = inst is not None and id(inst) in self._overlay_tagged
+        key = (None,) if inst is None else (id(inst), vp.key(), drawn, tagged)
+        if key == self._selection_key and (inst is None or self._selection_inst is inst):
+            return
+        self._selection_key = key
+        self._selection_inst = inst
+        self._raster_dirty = True
+        layer = self.canvas[SELECTION_LAYER]
+        outer, holes = [], []
+        with self._held():
+            layer.clear()
+            got = None if inst is None or inst.box is None else self._overlay.sampled(inst, vp)
+            if got is not None:
+                u0, v0, sub = got
+                outer, holes = R.selection_polygons(u0, v0, sub)
+            if outer:
+                r, g, b = R.instance_color(R.color_index(inst))
+                alpha = R.selection_fill_alpha(inst, drawn) / 255.0
+                layer.fill_style = f"rgba({r},{g},{b},{alpha:.3f})"
+                layer.fill_polygons(outer)
+                if holes:  # cut the holes out of the tint
+                    layer.global_composite_operation = "destination-out"
+                    layer.fill_style = "#000000"
+                    layer.fill_polygons(holes)
+                    layer.global_composite_operation = "source-over"
+                layer.stroke_style = "#ffffff"
+                layer.line_width = 2
+                layer.line_join = "round"
+                layer.stroke_polygons(outer + holes)
+                if not tagged:
+                    text = R.tag_text(inst)
+                    x, y, w, h, base = R.tag_box(text, u0, v0, self.canvas_width, self.canvas_height)
+                    layer.fill_style = "rgba(0,0,0,0.67)"
+                    layer.fill_rect(x, y, w, h)
+                    layer.fill_style = "#ffffff"
+                    layer.font = "11px sans-serif"
+                    layer.fill_text(text, x + 2, base, w - 3)
+        self.selection_outline = (tuple(outer), tuple(holes))
+
+    _selection_inst = None
 
     def _render_view(self) -> None:
-        """Zoom or pan changed: both raster layers, plus the interaction layer."""
+        """Zoom or pan changed: both raster layers, the selection and the interaction layer."""
         with self._held():
             self._render_image()
             self._render_overlay()
@@ -120,16 +266,20 @@ class CanvasMixin:
         self._raster_dirty = True
         with self._held():
             if self._image_bytes is not None:
-                self.canvas[0].clear()
-                _put_encoded(self.canvas[0], self._image_bytes)
+                self.canvas[IMAGE_LAYER].clear()
+                _put_encoded(self.canvas[IMAGE_LAYER], self._image_bytes)
+            if self._overlay_bytes is None and self._overlay_state is not None:
+                self._overlay_bytes = R.encode_overlay(*self._overlay_state)
             if self._overlay_bytes is not None:
-                self.canvas[1].clear()
-                _put_encoded(self.canvas[1], self._overlay_bytes)
+                self.canvas[OVERLAY_LAYER].clear()
+                _put_encoded(self.canvas[OVERLAY_LAYER], self._overlay_bytes)
+            self._selection_key = None  # draw it again
+            self._render_selection()
             self._render_interaction()
 
     def _render_interaction(self, cursor: bool = True) -> None:
-        """Layer 2: polygon in progress, box rubber band, refine clicks, brush cursor."""
-        c = self.canvas[2]
+        """Layer 3: polygon in progress, box rubber band, refine clicks, brush cursor."""
+        c = self.canvas[INTERACTION_LAYER]
         vp = self.vp
         with self._held():
             c.clear()
@@ -294,7 +444,7 @@ class CanvasMixin:
         self.zoom(factor, cx, cy)
 
     def _draw_stroke_segment(self, a: tuple[float, float], b: tuple[float, float]) -> None:
-        c = self.canvas[2]
+        c = self.canvas[INTERACTION_LAYER]
         with self._held():
             if a == b:
                 c.clear()

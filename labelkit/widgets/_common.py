@@ -23,6 +23,14 @@ _TOOL_OPTIONS = [
     ("Refine −", "refine-"),
 ]
 _STATE_MARK = {"pending": "·", "accepted": "✓", "edited": "✎", "rejected": "✗", "new": "+"}
+#: the MultiCanvas layers, bottom to top: image (JPEG), mask overlay (PNG, patched where
+#: an edit changed it), selection (vector outline + tint of the selected instance),
+#: interaction (cursor, stroke preview, polygon in progress, box, refine clicks)
+IMAGE_LAYER, OVERLAY_LAYER, SELECTION_LAYER, INTERACTION_LAYER = 0, 1, 2, 3
+N_LAYERS = 4
+#: an overlay change covering more than this fraction of the canvas is sent whole,
+#: a smaller one as a patch of its bounding box
+PATCH_MAX_FRACTION = 0.5
 _DOUBLE_CLICK_S = 0.4
 _CLICK_SLOP = 4.0  # canvas px a press may move and still be a click
 _PAN_INTERVAL_S = 0.04

@@ -8,8 +8,9 @@ Layout: a toolbar above the canvas of groups that wrap as units (progress,
 navigation, skip/submit, undo/redo) and a fixed-width side panel of titled sections
 (review actions, tools, class, instances, help). The instance list is a ``W.Select``
 (keyboard-friendly, plain-text rows); a scoped ``<style>`` block (:func:`list_css`)
-gives each row a swatch in its mask's colour, a colour per state and a highlight for
-the selected instance.
+gives each row a swatch in its mask's colour and a colour per state, and a second,
+one-rule block (:func:`list_selection_css`) the highlight of the selected instance
+(selecting re-sends only that).
 Text that reaches a ``W.HTML`` value (file names, review status) is escaped with
 :func:`labelkit._summary.escape`; ``Select``/``Dropdown`` labels are plain text in
 ipywidgets 8 (``textContent``) and need no escaping.
@@ -67,7 +68,7 @@ def swatch_color(inst) -> tuple[int, int, int]:
     return R.instance_color(R.color_index(inst))
 
 
-def list_css(scope: str, instances, selected: int | None) -> str:
+def list_css(scope: str, instances, selected: int | None = None) -> str:
     """The ``<style>`` block that colours the instance list (a ``W.Select``).
 
     Row ``i`` (the ``i``-th option, instance ``instances[i]``) gets a swatch in its
@@ -89,10 +90,25 @@ def list_css(scope: str, instances, selected: int | None) -> str:
         if inst.below_threshold and inst.state == "pending":
             state = "color:#9e9e9e;font-style:italic"
         rules.append(f"{sel}:nth-child({i}){{border-left-color:rgb({r},{g},{b});{state}}}")
+    return "<style>" + "".join(rules + _selection_rules(scope, instances, selected)) + "</style>"
+
+
+def list_selection_css(scope: str, instances, selected: int | None) -> str:
+    """The ``<style>`` block of the selected row's highlight alone (bold, a light
+    background, an outline in its mask's colour; empty rules when nothing is
+    selected). The Labeler keeps it apart from :func:`list_css`'s per-row rules, so
+    selecting sends one rule, not one per instance."""
+    return "<style>" + "".join(_selection_rules(scope, instances, selected)) + "</style>"
+
+
+def _selection_rules(scope: str, instances, selected: int | None) -> list[str]:
+    rules = []
+    for i, inst in enumerate(instances, start=1):
         if inst.k == selected:
-            rules.append(f"{sel}:nth-child({i}){{font-weight:bold;background:#fff3c4;"
+            r, g, b = swatch_color(inst)
+            rules.append(f".{scope} select option:nth-child({i}){{font-weight:bold;background:#fff3c4;"
                          f"outline:1px solid rgb({r},{g},{b})}}")
-    return "<style>" + "".join(rules) + "</style>"
+    return rules
 
 
 class ControlsMixin:
@@ -161,6 +177,7 @@ class ControlsMixin:
         self._list.add_class("labelkit-instances")
         self._list.add_class(self._list_class)
         self._list_style = W.HTML(layout=W.Layout(height="0px", margin="0"))
+        self._list_sel_style = W.HTML(layout=W.Layout(height="0px", margin="0"))
         self._help = W.Accordion(children=[W.HTML(KEYMAP_HTML)], selected_index=None)
         self._help.set_title(0, "Keys and mouse")
         #: side-panel sections by name (subclasses add rows, e.g. the video track row)
@@ -173,7 +190,7 @@ class ControlsMixin:
             "tools": _section("Tools", [self._tools, W.HBox([self._radius, self._fit_btn])]),
             "class": _section("Class", [self._class, W.HBox([self._new_class, self._add_class_btn])]),
             "instances": _section("Instances <small>(click to select; colour = mask)</small>",
-                                  [self._list, self._list_style]),
+                                  [self._list, self._list_style, self._list_sel_style]),
         }
         self._side = W.VBox(
             [
@@ -205,11 +222,19 @@ class ControlsMixin:
         return f"{inst.k:>2} {_STATE_MARK.get(inst.state, '?')} {inst.label} {conf} {inst.state}{extra}"
 
     def _update_list(self) -> None:
-        opts = [(self._instance_text(i), i.k) for i in self.session.instances]
+        """Rows of the instance list: replaced only when a row's text changed, options
+        and value in one message (``hold_sync``)."""
+        opts = tuple((self._instance_text(i), i.k) for i in self.session.instances)
         self._syncing = True
         try:
-            self._list.options = opts
-            self._list.value = self._list_value()
+            if opts != tuple(tuple(o) for o in self._list.options):
+                with self._list.hold_sync():
+                    self._list.options = opts
+                    self._list.value = self._list_value()
+            else:
+                value = self._list_value()
+                if self._list.value != value:
+                    self._list.value = value
         finally:
             self._syncing = False
         self._update_list_style()
@@ -217,16 +242,24 @@ class ControlsMixin:
     def _sync_list_selection(self) -> None:
         self._syncing = True
         try:
-            self._list.value = self._list_value()
+            value = self._list_value()
+            if self._list.value != value:
+                self._list.value = value
         finally:
             self._syncing = False
-        self._update_list_style()
+        self._update_list_style(rows=False)
 
-    def _update_list_style(self) -> None:
-        """Colour swatches, state colours and the selection highlight of the list."""
-        css = list_css(self._list_class, self.session.instances, self._list_value())
-        if self._list_style.value != css:
-            self._list_style.value = css
+    def _update_list_style(self, rows: bool = True) -> None:
+        """Colour swatches and state colours of the list (``rows``), and the selection
+        highlight (its own small style block: a selection change sends only that)."""
+        instances = self.session.instances
+        if rows:
+            css = list_css(self._list_class, instances)
+            if self._list_style.value != css:
+                self._list_style.value = css
+        css = list_selection_css(self._list_class, instances, self._list_value())
+        if self._list_sel_style.value != css:
+            self._list_sel_style.value = css
 
     def _list_value(self) -> int | None:
         """The session's selection if the list shows it, else None.
@@ -261,6 +294,8 @@ class ControlsMixin:
         self._progress.max = max(total, 1)
         self._progress.value = n
         status = s.review_status or "not reviewed"
+        if getattr(s, "claims", None) is not None and getattr(s, "is_copy", False):
+            status += "; extra review for the agreement study, shown blind"
         self._progress_label.value = (
             f"<b>{n} of {total} reviewed</b> &nbsp; sample {s.index + 1}/{total} "
             f"<code>{escape(os.path.basename(s.filepath))}</code> ({escape(status)})"
@@ -283,6 +318,7 @@ class ControlsMixin:
         self._team.value = (
             f"<b>Team</b> ({escape(s.annotator)}): {p.reviewed}/{p.total} reviewed, "
             f"{p.claimed} claimed, {p.free} free" + (f"<br><small>{who}</small>" if who else "")
+            + (f"<br><small>{escape(p.overlap_line())}</small>" if p.overlap_line() else "")
         )
 
     def _update_buttons(self) -> None:

@@ -5,20 +5,29 @@ session calls. It never reads or writes FiftyOne itself (the session does, throu
 :mod:`labelkit.store`); the one exception is the "Open in FiftyOne App" button,
 which goes through the tiny :mod:`labelkit.widgets.app` helper.
 
-Drawing: an ipycanvas ``MultiCanvas`` with three layers,
+Drawing: an ipycanvas ``MultiCanvas`` with four layers,
 
 0. the image, rendered in numpy at canvas resolution from the coarsest adequate
    pyramid level (:class:`~labelkit.widgets.render.ImageSource`) and sent as JPEG;
-1. the mask overlay, all instances in one RGBA array
-   (:func:`~labelkit.widgets.render.render_overlay`) sent as PNG;
-2. interaction: brush cursor, stroke preview, polygon in progress, box rubber band,
+1. the mask overlay, all instances in their state's style in one RGBA array
+   (:func:`~labelkit.widgets.render.render_overlay`, without the selection) sent as
+   PNG; after an edit only the bounding box of the pixels that changed is sent (a
+   PNG patch drawn at its offset);
+2. the selection: the selected instance's outline (its contour at display
+   resolution), tint and tag as vector commands, so selecting (``Tab``, a click)
+   sends a few hundred bytes and no image;
+3. interaction: brush cursor, stroke preview, polygon in progress, box rubber band,
    refine clicks (a few vector commands).
 
 Pixels travel as binary comm buffers, never base64 JSON. The image layer is
 re-rendered only when the sample or the view (zoom/pan) changes; the overlay on
-instance, selection and threshold events. Edits always happen at full resolution
-in the session: canvas points are mapped to image pixels by
-:class:`~labelkit.widgets.viewport.Viewport`.
+instance and threshold events. Every event's canvas commands go out as one message
+first, then the render marker (the canvas's CSS class ``labelkit-render-<n>``),
+then the updates of the list, buttons and status line. While a sample is reviewed,
+the next one's preview, image JPEG and overlay PNG are prepared in the background
+(:func:`prepare_sample`), so moving on sends bytes that are ready. Edits always
+happen at full resolution in the session: canvas points are mapped to image pixels
+by :class:`~labelkit.widgets.viewport.Viewport`.
 
 Keyboard (click the image first so the canvas has the focus; until a key arrives the
 status line says so). Notebook 7 takes letter keys, Enter and Escape for its own
@@ -55,6 +64,7 @@ background (negative). The wheel zooms around the pointer.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -70,7 +80,7 @@ from .._summary import escape, safe_url
 from ..errors import LabelkitError, ReviewError
 from . import render as R
 from ._canvas import CanvasMixin
-from ._common import KEYMAP_HTML, TOOLS, _guard, logger  # noqa: F401 - re-exported
+from ._common import KEYMAP_HTML, N_LAYERS, TOOLS, _guard, logger  # noqa: F401 - re-exported
 from ._controls import ControlsMixin
 from .viewport import Viewport
 
@@ -133,6 +143,10 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
         claim: team review on/off (default: on when ``annotator`` is given).
         batch_size: samples claimed at a time (team review; default 10).
         claim_ttl: seconds a claim survives without activity (default 300).
+        overlap: an agreement study (a team review): each overlapped sample is
+            reviewed by this many different annotators; extra reviews are shown
+            blind (see :class:`~labelkit.review.session.ReviewSession`).
+        overlap_fraction: the share of samples overlapped, in (0, 1] (default 1.0).
         segmenter: what the box tool (``x``) and click-to-refine (``g``) use to make
             masks: ``lk.models.grabcut()`` (default, offline) or
             ``lk.models.sam("facebook/sam-vit-base")``. A ``g`` click on an object with
@@ -175,6 +189,8 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
         batch_size: int | None = None,
         claim_ttl: float | None = None,
         segmenter=None,
+        overlap: int | None = None,
+        overlap_fraction: float | None = None,
     ):
         from ..review.session import ReviewSession
 
@@ -182,7 +198,7 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
         if isinstance(samples, ReviewSession):
             session = samples
         else:
-            team = (annotator is not None) if claim is None else bool(claim)
+            team = (annotator is not None or overlap is not None) if claim is None else bool(claim)
             session = ReviewSession(
                 samples,
                 proposals=proposals,
@@ -194,6 +210,8 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
                 batch_size=batch_size,
                 claim_ttl=claim_ttl,
                 segmenter=segmenter,
+                overlap=overlap,
+                overlap_fraction=overlap_fraction,
             )
         self.session = session
         self.canvas_width, self.canvas_height = canvas_bitmap_size(canvas_size, session)
@@ -226,7 +244,7 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
         self.bytes_sent = {"image": 0, "overlay": 0}
 
         # -- canvas
-        self.canvas = MultiCanvas(3, width=self.canvas_width, height=self.canvas_height)
+        self.canvas = MultiCanvas(N_LAYERS, width=self.canvas_width, height=self.canvas_height)
         self.canvas.layout = canvas_layout(self.canvas_width, self.canvas_height, self.canvas_auto)
         self.canvas.add_class("labelkit-canvas")
         self.canvas.on_mouse_down(self.handle_mouse_down)
@@ -262,10 +280,13 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
     def set_status(self, text: str, error: bool = False) -> None:
         """Show a one-line message under the canvas (errors in red); ``text`` is plain
         text (escaped here: it often holds file, class or field names)."""
-        color = "#b00020" if error else "#333"
-        self._status.value = f'<span style="color:{color}">{escape(text)}</span>'
         self.status_text = text
         self.status_is_error = error
+        self._defer("status", self._show_status)
+
+    def _show_status(self) -> None:
+        color = "#b00020" if self.status_is_error else "#333"
+        self._status.value = f'<span style="color:{color}">{escape(self.status_text)}</span>'
 
     status_text = ""
 
@@ -277,65 +298,82 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
     keys_received = False
 
     def _on_event(self, event) -> None:
+        """Draw a session change. The canvas goes first (one message, then the render
+        marker); the list, buttons, progress and status line follow (:meth:`_defer`).
+        A selection change redraws only the selection layer, an edit only the changed
+        part of the overlay (see :meth:`_render_overlay`)."""
         kind, value = event
         try:
-            if kind == "sample":
-                self._show_sample()
-            elif kind == "instances":
-                if self._refine["k"] is not None and self._refine["k"] >= len(self.session.instances):
-                    self._reset_refine()
-                self._render_overlay()
-                self._update_list()
-                self._update_buttons()
-            elif kind == "selection":
-                if value != self._refine["k"]:
-                    self._reset_refine()
-                self._render_overlay()
-                self._sync_list_selection()
-                self._sync_class_to_selection()
-                self._update_buttons()
-            elif kind == "threshold":
-                if abs(self._conf.value - float(value)) > 1e-9:
-                    self._syncing = True
-                    try:
-                        self._conf.value = float(value)
-                    finally:
-                        self._syncing = False
-                self._render_overlay()
-                self._update_list()
-            elif kind == "saved":
-                self._update_progress()
-                if self.session.db_status:  # saved locally: the database is away
-                    self.set_status(self.session.db_status, error=True)
-                elif value in ("done", "skipped"):
-                    self.set_status(f"saved sample as {value}")
-            elif kind == "db":
-                # the session's plain-words database line (None: reachable again)
-                if value:
-                    self.set_status(value, error=True)
-                else:
-                    self.set_status("database reachable again: every decision is written")
-            elif kind == "classes":
-                self._update_classes()
+            with self._held():
+                self._on_event_held(kind, value)
         except LabelkitError as exc:
             self.set_status(str(exc), error=True)
         except Exception as exc:  # noqa: BLE001
             logger.exception("labelkit widget error")
             self.set_status(f"something went wrong: {type(exc).__name__}: {exc}", error=True)
 
+    def _on_event_held(self, kind: str, value) -> None:
+        if kind in ("instances", "selection", "threshold"):
+            self._raster_dirty = True  # the page sees a marker for every visible change
+        if kind == "sample":
+            self._show_sample()
+        elif kind == "instances":
+            if self._refine["k"] is not None and self._refine["k"] >= len(self.session.instances):
+                self._reset_refine()
+            self._render_overlay()
+            self._defer("list", self._update_list)
+            self._defer("buttons", self._update_buttons)
+        elif kind == "selection":
+            if value != self._refine["k"]:
+                self._reset_refine()
+            self._render_selection()
+            self._defer("list_selection", self._sync_list_selection)
+            self._defer("class", self._sync_class_to_selection)
+            self._defer("buttons", self._update_buttons)
+        elif kind == "threshold":
+            if abs(self._conf.value - float(value)) > 1e-9:
+                self._syncing = True
+                try:
+                    self._conf.value = float(value)
+                finally:
+                    self._syncing = False
+            self._render_overlay()
+            self._defer("list", self._update_list)
+        elif kind == "saved":
+            self._defer("progress", self._update_progress)
+            if self.session.db_status:  # saved locally: the database is away
+                self.set_status(self.session.db_status, error=True)
+            elif value in ("done", "skipped"):
+                self.set_status(f"saved sample as {value}")
+        elif kind == "db":
+            # the session's plain-words database line (None: reachable again)
+            if value:
+                self.set_status(value, error=True)
+            else:
+                self.set_status("database reachable again: every decision is written")
+        elif kind == "classes":
+            self._update_classes()
+
     def _show_sample(self) -> None:
-        """A new sample: fresh view, image source, caches and controls."""
+        """A new sample: fresh view, image source, caches and controls. What the
+        background prepared for it (:meth:`_prepare_next`) is used where it is still
+        current: the decoded preview, the encoded image view, and the encoded overlay
+        when the sample opened with the very instances it was rendered from."""
         t0, c0 = time.perf_counter(), time.process_time()
         s = self.session
+        self._mark_sample(s.sample_id)  # before the pixels: the page names the sample first
         self._polygon = []
         self._drag = None
         self._reset_refine()
         self.vp = Viewport(s.width, s.height, self.canvas_width, self.canvas_height)
         self._overlay.reset()
+        self._overlay_keys = None
+        self._selection_key = None
         path = s.filepath
         fw = max(1, math.ceil(s.width * self.vp.fit_scale))
         fh = max(1, math.ceil(s.height * self.vp.fit_scale))
-        preview = self._preview_ahead(path, fw, fh)
+        prep = self._take_prepared(path, fw, fh)
+        preview = prep.preview if prep is not None else None
         if preview is None:
             preview = self._read_preview(fw, fh)
         if preview is not None and preview.shape[:2] != (s.height, s.width):
@@ -345,54 +383,105 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
                 preview = None
         self._src = R.ImageSource(s.width, s.height, preview, s.image, load_scaled=self._read_preview)
         self.timings["decode_ms"] = (time.perf_counter() - t0) * 1e3
+        vp_key = self.vp.key()
+        ready_image = prep is not None and preview is not None and prep.image_bytes is not None \
+            and prep.vp_key == vp_key
+        ready_overlay = prep is not None and prep.overlay_bytes is not None and prep.vp_key == vp_key \
+            and prep.style == self.overlay_base_style() and _same_objects(prep.instances, s.instances)
+        self.timings["prepared"] = float(ready_image) + 2 * float(ready_overlay)  # 3: both used
         with self._held():
-            self._render_image()
-            self._render_overlay()
+            if ready_image:
+                self._image_error = None
+                self._send_image(prep.image_bytes)
+                self.timings.update(image_render_ms=0.0, image_encode_ms=0.0, image_send_ms=0.0)
+            else:
+                self._render_image()
+            if ready_overlay:
+                self._overlay = prep.renderer  # its sampled masks are this sample's
+                self._overlay_keys = (vp_key, prep.keys)
+                self._overlay_state = (prep.index, prep.lut)
+                self._overlay_tagged = {id(i) for i in prep.tagged}
+                self._overlay_bytes = prep.overlay_bytes
+                self._send_overlay(prep.overlay_bytes)
+                self.timings.update(overlay_render_ms=0.0, overlay_encode_ms=0.0, overlay_send_ms=0.0)
+                self._render_selection()
+            else:
+                self._render_overlay()
             self._render_interaction()
-        self._update_list()
-        self._update_progress()
-        self._update_buttons()
-        self.timings["show_ms"] = (time.perf_counter() - t0) * 1e3
-        self.timings["show_cpu_ms"] = (time.process_time() - c0) * 1e3
-        self._prepare_next_preview()
-        if self._image_error is None:
-            hint = "" if self.keys_received else " (click the image so it receives keys)"
-            if _front_end() == "notebook7":  # it keeps letter keys for its own shortcuts
-                hint = f" ({NOTEBOOK7_KEYS})"
-            self.set_status(f"sample {s.index + 1} of {len(s)}: {os.path.basename(path)}{hint}")
-        if s.db_status:  # keep the outage in sight while reviewing offline
-            self.set_status(f"{s.db_status} (now: sample {s.index + 1} of {len(s)})", error=True)
+            self._defer("list", self._update_list)
+            self._defer("progress", self._update_progress)
+            self._defer("buttons", self._update_buttons)
+            self._prepare_next()
+            if self._image_error is None:
+                hint = "" if self.keys_received else " (click the image so it receives keys)"
+                if _front_end() == "notebook7":  # it keeps letter keys for its own shortcuts
+                    hint = f" ({NOTEBOOK7_KEYS})"
+                self.set_status(f"sample {s.index + 1} of {len(s)}: {os.path.basename(path)}{hint}")
+            if s.db_status:  # keep the outage in sight while reviewing offline
+                self.set_status(f"{s.db_status} (now: sample {s.index + 1} of {len(s)})", error=True)
 
-    def _preview_ahead(self, path: str, width: int, height: int) -> np.ndarray | None:
-        """The preview decoded ahead for this image at this size (see
-        :meth:`_prepare_next_preview`), or None."""
-        future, self._ahead_preview = getattr(self, "_ahead_preview", None), None
+            def timed() -> None:  # deferred last: the controls are part of a show
+                self.timings["show_ms"] = (time.perf_counter() - t0) * 1e3
+                self.timings["show_cpu_ms"] = (time.process_time() - c0) * 1e3
+
+            self._defer("show_timing", timed)
+
+    def _mark_sample(self, sample_id: str) -> None:
+        """Name the shown sample in the widget's CSS class ``labelkit-sample-<id>``
+        (one such class at a time), so a page (the browser tests) can tell which
+        sample is on screen; set before the sample's render, whose canvas marker
+        ``labelkit-render-<n>`` therefore follows it."""
+        keep = tuple(c for c in self._dom_classes if not c.startswith("labelkit-sample-"))
+        self._dom_classes = (*keep, f"labelkit-sample-{sample_id}")
+
+    def _take_prepared(self, path: str, width: int, height: int) -> _Prepared | None:
+        """What :meth:`_prepare_next` made for this image at this size, or None (not
+        ready within a moment, failed, or made for another sample)."""
+        future, self._ahead_preview = self._ahead_preview, None
         if future is None:
             return None
-        try:
-            key, preview = future.result(timeout=10)
-        except Exception:  # noqa: BLE001 - not ready or failed: decode it now instead
+        if not future.done() and self._prepared_for not in (None, self.session.sample_id):
+            future.cancel()  # made for another sample (a jump): don't wait for it
             return None
-        return preview if key == (path, width, height) else None
+        try:
+            prep = future.result(timeout=10)
+        except Exception:  # noqa: BLE001 - cancelled, failed or slow: render it now instead
+            return None
+        return prep if prep is not None and prep.key == (path, width, height) else None
 
-    def _prepare_next_preview(self) -> None:
-        """Decode the next sample's display preview in the background once the session has
-        read that sample ahead, so moving on does not wait for the decoder."""
+    _ahead_preview = None
+    _prepared_for: str | None = None
+
+    def _prepare_next(self) -> None:
+        """Prepare the next sample in the background once the session has read it ahead
+        (:meth:`~labelkit.review.session.ReviewSession.upcoming_instances`): decode its
+        display preview, render and JPEG-encode the fitted image view, and render and
+        PNG-encode its overlay from the instances it will open with, so moving on only
+        sends bytes. :meth:`_show_sample` uses each part only while it is current (same
+        file and size, same view, same instance objects, same overlay options): an edit
+        or a re-read of that sample, a threshold change or a jump elsewhere make new
+        instances, and the overlay is rendered then as usual."""
         if getattr(self, "_preview_pool", None) is None:
             from concurrent.futures import ThreadPoolExecutor
 
             self._preview_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelkit-preview")
-        session, cw, ch = self.session, self.canvas_width, self.canvas_height
+        if self._ahead_preview is not None:
+            self._ahead_preview.cancel()  # not started: not needed any more
+        session, cw, ch, style = self.session, self.canvas_width, self.canvas_height, self.overlay_base_style()
+        upcoming = getattr(session, "upcoming_instances", None)
 
-        def work():
-            record = session.upcoming(timeout=30)
-            if record is None:
-                return None, None
-            vp = Viewport(record.width, record.height, cw, ch)
-            fw = max(1, math.ceil(record.width * vp.fit_scale))
-            fh = max(1, math.ceil(record.height * vp.fit_scale))
-            return (record.filepath, fw, fh), R.read_preview(record.filepath, fw, fh)
+        def work() -> _Prepared | None:
+            if upcoming is not None:
+                got = upcoming(timeout=30)
+            else:  # a session without prepared instances: the record only
+                record = session.upcoming(timeout=30)
+                got = None if record is None else (record, None)
+            if got is None:
+                return None
+            record, instances = got
+            return prepare_sample(record, instances, cw, ch, style)
 
+        self._prepared_for = getattr(session, "upcoming_id", None)
         self._ahead_preview = self._preview_pool.submit(work)
 
     def _read_preview(self, width: int, height: int) -> np.ndarray | None:
@@ -461,7 +550,85 @@ class Labeler(ControlsMixin, CanvasMixin, W.VBox):
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
             self._preview_pool = None
+        # what the display holds (image pyramid, sampled masks, prepared next sample)
+        self._ahead_preview = None
+        self._src = None
+        self._overlay = R.OverlayRenderer()
+        self._overlay_state = self._overlay_keys = None
+        self._overlay_bytes = self._image_bytes = None
+        self._selection_inst = None
+        # the children too: each keeps callbacks bound to this widget (and so the
+        # session, its masks and images) alive in ipywidgets' registry until closed
+        for w in _descendants(self):
+            w.close()
         super().close()
+
+
+@dataclasses.dataclass
+class _Prepared:
+    """The next sample's display, made in the background (see :func:`prepare_sample`)."""
+
+    key: tuple  # (filepath, preview min width, min height)
+    vp_key: tuple
+    preview: np.ndarray | None = None
+    image_bytes: bytes | None = None
+    instances: tuple | None = None  # the instance objects the overlay was rendered from
+    style: R.OverlayStyle | None = None
+    renderer: R.OverlayRenderer | None = None
+    index: np.ndarray | None = None
+    lut: np.ndarray | None = None
+    keys: np.ndarray | None = None
+    tagged: list = dataclasses.field(default_factory=list)
+    overlay_bytes: bytes | None = None
+
+
+def _no_full_image():
+    raise LabelkitError("the full image is not read ahead")
+
+
+def prepare_sample(record, instances, canvas_width: int, canvas_height: int,
+                   style: R.OverlayStyle) -> _Prepared:
+    """Render a sample's fitted display without a widget (the Labeler runs it in the
+    background for the sample that comes next): the preview decoded at display
+    resolution, the JPEG of the image view, and, given its ``instances``, the overlay
+    index map and its PNG. A part that cannot be made is left None (the show then
+    renders it as usual)."""
+    vp = Viewport(record.width, record.height, canvas_width, canvas_height)
+    fw = max(1, math.ceil(record.width * vp.fit_scale))
+    fh = max(1, math.ceil(record.height * vp.fit_scale))
+    prep = _Prepared(key=(record.filepath, fw, fh), vp_key=vp.key())
+    prep.preview = R.read_preview(record.filepath, fw, fh)
+    if prep.preview is not None:
+        try:
+            src = R.ImageSource(record.width, record.height, prep.preview, _no_full_image)
+            prep.image_bytes = R.encode_jpeg(src.view(vp))
+        except Exception:  # noqa: BLE001 - e.g. a preview too small: the show renders it
+            prep.image_bytes = None
+    if instances is not None:
+        renderer = R.OverlayRenderer()
+        index, lut, tagged = renderer.index_map(instances, vp, style)
+        prep.instances = tuple(instances)
+        prep.style = style
+        prep.renderer = renderer
+        prep.index, prep.lut, prep.tagged = index, lut, tagged
+        prep.keys = R.color_keys(index, lut)
+        prep.overlay_bytes = R.encode_overlay(index, lut)
+    return prep
+
+
+def _descendants(widget) -> list:
+    """Every widget below ``widget`` (box children, MultiCanvas layers), deepest first."""
+    out = []
+    for child in list(getattr(widget, "children", ()) or ()) + list(getattr(widget, "_canvases", ()) or ()):
+        if isinstance(child, W.Widget):
+            out += _descendants(child)
+            out.append(child)
+    return out
+
+
+def _same_objects(a, b) -> bool:
+    """Whether two sequences hold the very same objects, in order."""
+    return a is not None and len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 #: Width in pixels of the canvas bitmap with ``canvas_size="auto"``: about what a wide

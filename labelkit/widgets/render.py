@@ -14,6 +14,10 @@ canvas-sized one costs:
   RGBA array: per-instance colour, state-dependent fill (pending masks get a dashed
   outline, rejected ones a faint hatch, the selected one a bright outline), masks
   sampled from the session's full-resolution crops at canvas pixel centres.
+* :func:`selection_polygons` turns the selected instance's sampled mask into outline
+  polygons (canvas coordinates) that the widget draws as vector commands on a layer
+  of its own; :func:`color_keys` / :func:`changed_region` find the part of the
+  overlay an edit changed, which the widget sends as a patch.
 * :func:`encode_jpeg` / :func:`encode_png` turn arrays into the binary buffers the
   widget sends (never base64).
 
@@ -339,6 +343,14 @@ class OverlayRenderer:
         self._cache.clear()
         self._vp_key = None
 
+    def sampled(self, inst, vp: Viewport):
+        """``(u0, v0, sub)``: ``inst``'s mask sampled at the canvas pixel centres of ``vp``
+        (cached until :meth:`reset` or a new view), or None when it is off-screen."""
+        if vp.key() != self._vp_key:
+            self._cache.clear()
+            self._vp_key = vp.key()
+        return self._sampled(inst, vp)
+
     def _sampled(self, inst, vp: Viewport):
         hit = self._cache.get(id(inst))
         if hit is not None and hit[0] is inst:
@@ -440,6 +452,86 @@ def _lut_rows(inst, selected: bool) -> np.ndarray:
     return rows
 
 
+# ---------------------------------------------------------------- selection layer
+
+
+def selection_polygons(u0: int, v0: int, sub: np.ndarray, simplify: float = 0.6):
+    """The outline of a sampled mask as polygons in canvas coordinates, for drawing the
+    selection as vector commands instead of pixels.
+
+    Args:
+        u0, v0: canvas column and row of ``sub``'s top-left pixel (see ``_sample_crop``).
+        sub: ``(h, w)`` bool mask sampled at canvas pixel centres.
+        simplify: Douglas-Peucker tolerance in canvas pixels (0: every contour vertex).
+
+    Returns:
+        ``(outer, holes)``: lists of ``(n >= 3, 2)`` float32 arrays, vertices at canvas pixel
+        centres (``+ 0.5``); ``outer`` bound the mask's parts, ``holes`` the holes in
+        them. Parts thinner than 3 vertices are padded (a stroke still draws them).
+    """
+    import cv2
+
+    m = np.ascontiguousarray(sub, dtype=np.uint8)
+    if not m.any():
+        return [], []
+    contours, hierarchy = cv2.findContours(m, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    outer: list[np.ndarray] = []
+    holes: list[np.ndarray] = []
+    if hierarchy is None:
+        return outer, holes
+    for c, h in zip(contours, hierarchy[0], strict=True):
+        if simplify > 0 and len(c) > 8:
+            c = cv2.approxPolyDP(c, simplify, True)
+        pts = (c.reshape(-1, 2) + (u0 + 0.5, v0 + 0.5)).astype(np.float32)  # half the bytes of float64
+        if len(pts) < 3:
+            pts = np.concatenate([pts, np.repeat(pts[-1:], 3 - len(pts), axis=0)])
+        (holes if h[3] >= 0 else outer).append(pts)
+    return outer, holes
+
+
+def selection_fill_alpha(inst, drawn: bool) -> int:
+    """Alpha (0-255) of the selection layer's tint over instance ``inst``: what brings its
+    fill to :data:`SELECTED_FILL_ALPHA` over the overlay's own fill (``drawn``: the
+    overlay shows ``inst``; else the tint alone)."""
+    base = FILL_ALPHA.get(inst.state, 100) / 255.0 if drawn and inst.state != "rejected" else 0.0
+    want = SELECTED_FILL_ALPHA / 255.0
+    return int(round(255 * max(0.0, 1.0 - (1.0 - want) / (1.0 - base))))
+
+
+def tag_box(text: str, u: int, v: int, width: int, height: int) -> tuple[int, int, int, int, int]:
+    """Where :func:`_draw_tag` puts a tag: ``(x, y, w, h, baseline_y)`` of its
+    background rectangle and text baseline, in canvas pixels (the selection layer draws
+    the selected instance's tag there when the overlay does not)."""
+    import cv2
+
+    (tw, tht), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
+    x = min(max(u, 0), max(width - tw - 4, 0))
+    y = v - 3 if v - tht - base - 4 >= 0 else v + tht + 3
+    y = min(max(y, tht + 2), height - base - 1)
+    return x, y - tht - 2, tw + 4, tht + base + 3, y
+
+
+# ----------------------------------------------------------------- overlay patches
+
+
+def color_keys(index: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """The overlay's colour of every pixel as one ``uint32`` (RGBA packed): two overlays
+    look the same exactly where their keys are equal (see :func:`changed_region`)."""
+    keys = np.ascontiguousarray(lut, dtype=np.uint8).view("<u4").reshape(-1)
+    return keys[index]
+
+
+def changed_region(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The bounding box ``(row0, row1, col0, col1)`` (half-open) of the pixels where two
+    equally shaped key maps (:func:`color_keys`) differ, or None where none does."""
+    diff = before != after
+    rows = np.flatnonzero(diff.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(diff[rows[0] : rows[-1] + 1].any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
 def render_overlay(instances: Sequence, vp: Viewport, style: OverlayStyle = OverlayStyle()) -> np.ndarray:
     """Render all visible instance masks into one RGBA array at canvas resolution.
 
@@ -470,14 +562,10 @@ def _draw_tag(index: np.ndarray, text: str, u: int, v: int, value: int) -> None:
     """Draw a tag into the index map (no anti-aliasing: indices do not blend)."""
     import cv2
 
-    font, fs, th = cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1
-    (tw, tht), base = cv2.getTextSize(text, font, fs, th)
     h, w = index.shape[:2]
-    x = min(max(u, 0), max(w - tw - 4, 0))
-    y = v - 3 if v - tht - base - 4 >= 0 else v + tht + 3
-    y = min(max(y, tht + 2), h - base - 1)
-    cv2.rectangle(index, (x, y - tht - 2), (x + tw + 3, y + base), 2, -1)
-    cv2.putText(index, text, (x + 2, y), font, fs, int(value), th, cv2.LINE_8)
+    x, top, bw, bh, y = tag_box(text, u, v, w, h)
+    cv2.rectangle(index, (x, top), (x + bw - 1, top + bh - 1), 2, -1)
+    cv2.putText(index, text, (x + 2, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, int(value), 1, cv2.LINE_8)
 
 
 # ----------------------------------------------------------------------- encoding
