@@ -432,13 +432,17 @@ def server(tmp_path_factory):
     srv.stop()
 
 
-@pytest.mark.parametrize("k, annotators, n", [(2, 3, 16), pytest.param(3, 4, 12, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("k, annotators, n, prepared", [
+    (2, 3, 16, True),
+    (2, 4, 12, False),  # a fresh dataset: every process declares the fields at the same moment
+    pytest.param(3, 4, 12, True, marks=pytest.mark.slow),
+])
 def test_annotators_in_separate_processes_give_overlapped_samples_exactly_k_reviews(server, tmp_path, k,
-                                                                                     annotators, n):
-    name = f"overlap-{k}"
-    # the host prepares the study (FiftyOne's schema updates race when several processes
-    # declare fields of a fresh dataset at once); the annotators then open at the same time
-    _setup(server.uri, name, n, tmp_path, "--overlap", str(k), "--fraction", "0.5")
+                                                                                     annotators, n, prepared):
+    name = f"overlap-{k}-{'prepared' if prepared else 'fresh'}"
+    # prepared: the host records the study and declares the fields first; fresh: the
+    # annotators' sessions open a dataset that has none of labelkit's fields, all at once
+    _setup(server.uri, name, n, tmp_path, *(("--overlap", str(k), "--fraction", "0.5") if prepared else ()))
     logs = [tmp_path / f"a{i}.jsonl" for i in range(annotators)]
     procs = [_review(server.uri, name, f"ann{i}", logs[i], "--batch", "3", "--pace", "0.02,0.08",
                      "--overlap", str(k), "--fraction", "0.5") for i in range(annotators)]

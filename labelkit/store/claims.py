@@ -71,8 +71,8 @@ _REVIEWED = ["done", "skipped"]
 
 def declare_claim_fields(dataset) -> None:
     """Declare the claim fields on ``dataset`` (idempotent, and safe when several
-    annotators' sessions open at once: :func:`labelkit.store.overlap.declare_field`)."""
-    from .overlap import declare_field
+    annotators' sessions open at once: :func:`labelkit.store.schema.declare_field`)."""
+    from .schema import declare_field
 
     fo = _fo()
     schema = dataset.get_field_schema()

@@ -47,7 +47,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import DatabaseError, ReviewError, SchemaError
-from .schema import REVIEW_STATES, SAMPLE_STATES, _fo, _utcnow, _validate_label, default_annotator
+from .schema import (
+    REVIEW_STATES,
+    SAMPLE_STATES,
+    _fo,
+    _utcnow,
+    _validate_label,
+    declare_field,
+    default_annotator,
+)
 
 logger = logging.getLogger("labelkit")
 
@@ -263,15 +271,32 @@ class ReviewStore:
 
     def ensure_schema(self) -> None:
         """Declare the review fields on the dataset (idempotent), after
-        :meth:`check_schema` passed (a refused call writes nothing)."""
+        :meth:`check_schema` passed (a refused call writes nothing).
+
+        Safe when several processes open a fresh dataset at once (a workshop room
+        running the same cell): each declaration retries around a concurrent
+        schema rewrite (:func:`~labelkit.store.schema.declare_field`), and the
+        whole set is checked again after a reload, because FiftyOne rewrites the
+        dataset document whole and a declaration made by another process at the
+        same instant can be overwritten by a stale copy."""
         fo = _fo()
         ds = self.dataset
         self.check_schema()
-        schema = ds.get_field_schema()
-        if not self._check_detections_field(self.labels, schema):
-            ds.add_sample_field(self.labels, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
-        self._declare_status_fields(schema)
-        self._declare_attrs()
+        for _attempt in range(4):
+            schema = ds.get_field_schema()
+            if not self._check_detections_field(self.labels, schema):
+                declare_field(ds, self.labels, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
+            self._declare_status_fields(schema)
+            self._declare_attrs()
+            ds.reload()
+            if not self._missing_fields():
+                break
+
+    def _missing_fields(self) -> list[str]:
+        """Review fields ``ensure_schema`` declares that the dataset's schema lacks now."""
+        flat = self.dataset.get_field_schema(flat=True)
+        want = [self.labels, "review_status", "reviewed_by", "reviewed_at", "review_decision_id"]
+        return [f for f in want if f and f not in flat]
 
     def _declare_status_fields(self, schema: Mapping) -> None:
         """Declare the sample-level review fields that ``schema`` lacks."""
@@ -283,7 +308,7 @@ class ReviewStore:
             ("review_decision_id", fo.StringField),
         ):
             if name not in schema:
-                self.dataset.add_sample_field(name, ftype)
+                declare_field(self.dataset, name, ftype)
 
     def _declare_attrs(self) -> None:
         fo = _fo()
@@ -301,7 +326,7 @@ class ReviewStore:
             wanted.append((f"{self.proposals}.detections.review", fo.StringField))
         for path, ftype in wanted:
             if path not in schema:
-                ds.add_sample_field(path, ftype)
+                declare_field(ds, path, ftype)
 
     # ------------------------------------------------------------------- reads
     def sample_ids(self) -> list[str]:

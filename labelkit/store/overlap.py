@@ -41,7 +41,7 @@ import math
 import numbers
 
 from ..errors import ReviewError
-from .schema import _fo
+from .schema import _fo, declare_field
 
 #: Key of the setting in ``dataset.info``.
 INFO_KEY = "labelkit_overlap"
@@ -145,35 +145,6 @@ def check_same(dataset, have: dict, copies: int, fraction: float) -> None:
             f"overlap_fraction={float(fraction):g}. Open the review with the recorded setting (or "
             "without overlap=, which follows it); a study's setting cannot change once samples are marked"
         )
-
-
-def declare_field(dataset, path: str, ftype, attempts: int = 8, **kwargs) -> None:
-    """``dataset.add_sample_field(path, ftype, **kwargs)`` unless ``path`` is declared,
-    safe against other processes declaring fields at the same time.
-
-    FiftyOne updates a dataset's schema by rewriting its dataset document; when
-    several annotators' sessions open a fresh team review at once, one process can
-    read that document while another rewrites it and fail (mongoengine's
-    ``InvalidDocumentError``), or find the field declared meanwhile. Each failure
-    reloads the dataset, checks again, and retries after a short random pause.
-    """
-    import random
-    import time
-
-    for attempt in range(attempts):
-        try:
-            if path in dataset.get_field_schema(flat=True):
-                return
-            dataset.add_sample_field(path, ftype, **kwargs)
-            return
-        except Exception:  # noqa: BLE001 - a concurrent schema rewrite; reload and look again
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.05 + random.random() * 0.1 * (attempt + 1))
-            try:
-                dataset.reload()
-            except Exception:  # noqa: BLE001 - the reload raced too: the next attempt reloads again
-                pass
 
 
 def declare_fields(dataset, labels: str) -> None:
@@ -371,7 +342,6 @@ __all__ = [
     "copy_refusal",
     "copy_renew_update",
     "copy_write_update",
-    "declare_field",
     "declare_fields",
     "mark",
     "overlap_field",

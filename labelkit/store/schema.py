@@ -27,6 +27,35 @@ def _fo():
     return fo
 
 
+def declare_field(dataset, path: str, ftype, attempts: int = 8, **kwargs) -> None:
+    """``dataset.add_sample_field(path, ftype, **kwargs)`` unless ``path`` is declared,
+    safe against other processes declaring fields at the same time.
+
+    FiftyOne updates a dataset's schema by rewriting its dataset document; when
+    several annotators' sessions open a fresh dataset (or a fresh team review) at once, one process can
+    read that document while another rewrites it and fail (mongoengine's
+    ``InvalidDocumentError``), or find the field declared meanwhile. Each failure
+    reloads the dataset, checks again, and retries after a short random pause.
+    """
+    import random
+    import time
+
+    for attempt in range(attempts):
+        try:
+            if path in dataset.get_field_schema(flat=True):
+                return
+            dataset.add_sample_field(path, ftype, **kwargs)
+            return
+        except Exception:  # noqa: BLE001 - a concurrent schema rewrite; reload and look again
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 + random.random() * 0.1 * (attempt + 1))
+            try:
+                dataset.reload()
+            except Exception:  # noqa: BLE001 - the reload raced too: the next attempt reloads again
+                pass
+
+
 def default_annotator() -> str:
     """Who is reviewing: ``$LABELKIT_ANNOTATOR`` or the login name."""
     import os
