@@ -68,3 +68,28 @@ def coins_dir(tmp_path):
     write_image(d / "astronaut.jpg", data.astronaut(), quality=90)
     write_image(d / "coffee.jpg", data.coffee(), quality=90)
     return d
+
+
+class _Servers(list):
+    """Standalone ``mongod`` servers of one test: ``[0]`` is the first; :meth:`restart`
+    appends a restart on the same port and data folder."""
+
+    def restart(self):
+        """Start the server again on the same port and data folder (after it was stopped)."""
+        from labelkit.testing import start_mongod
+
+        old = self[-1]
+        self.append(start_mongod(auth=False, data_dir=old.data_dir, port=old.port))
+        return self[-1]
+
+
+@pytest.fixture
+def servers(tmp_path):
+    """``[server]``: a standalone ``mongod`` (no auth) in ``tmp_path/db``; restarts
+    (``servers.restart()``) are appended; all are stopped at the end."""
+    from labelkit.testing import start_mongod
+
+    started = _Servers([start_mongod(auth=False, data_dir=tmp_path / "db")])
+    yield started
+    for srv in started:
+        srv.stop()

@@ -73,27 +73,6 @@ def _journal_entries(folder: Path) -> list[dict]:
     return out
 
 
-@pytest.fixture
-def servers(tmp_path):
-    """``[server]``: a standalone ``mongod`` (no auth) in ``tmp_path/db``; restarts
-    (:func:`_restart`) are appended; all are stopped at the end."""
-    from labelkit.testing import start_mongod
-
-    started = [start_mongod(auth=False, data_dir=tmp_path / "db")]
-    yield started
-    for srv in started:
-        srv.stop()
-
-
-def _restart(servers):
-    """Start the server again on the same port and data folder."""
-    from labelkit.testing import start_mongod
-
-    old = servers[-1]
-    servers.append(start_mongod(auth=False, data_dir=old.data_dir, port=old.port))
-    return servers[-1]
-
-
 def test_outage_decisions_are_journaled_and_written_exactly_once(servers, tmp_path):
     import pymongo
 
@@ -124,7 +103,7 @@ def test_outage_decisions_are_journaled_and_written_exactly_once(servers, tmp_pa
         (jfile,) = journal.glob("*.jsonl")
         shutil.copy(jfile, saved)
 
-        srv = _restart(servers)
+        srv = servers.restart()
         time.sleep(2.1)  # the retry interval: the next write tries the server again
         sid11, status = d.submit()
         assert status == "-", status
@@ -160,7 +139,7 @@ def test_outage_decisions_are_journaled_and_written_exactly_once(servers, tmp_pa
         d.proc.wait(timeout=10)
         # as if a replay had been killed before truncating: the 10 written ones are back
         jfile.write_text(saved.read_text() + jfile.read_text())
-        srv = _restart(servers)
+        srv = servers.restart()
         d = Driver(env, "outage")
         assert d.ready.split()[3] == "3"  # replayed on start: the 3 new ones only
         coll = pymongo.MongoClient(srv.uri, serverSelectionTimeoutMS=5000)[coll.database.name][coll_name]

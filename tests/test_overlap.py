@@ -505,24 +505,6 @@ class _Stdin:
             self.proc.wait(timeout=60)
 
 
-@pytest.fixture
-def servers(tmp_path):
-    from labelkit.testing import start_mongod
-
-    started = [start_mongod(auth=False, data_dir=tmp_path / "db")]
-    yield started
-    for srv in started:
-        srv.stop()
-
-
-def _restart(servers):
-    from labelkit.testing import start_mongod
-
-    old = servers[-1]
-    servers.append(start_mongod(auth=False, data_dir=old.data_dir, port=old.port))
-    return servers[-1]
-
-
 def _journal(folder: Path) -> list[dict]:
     from bson import json_util
 
@@ -559,7 +541,7 @@ def test_copy_decisions_journaled_in_an_outage_are_written_exactly_once(servers,
         saved = tmp_path / "journal-copy.jsonl"
         shutil.copy(jfile, saved)
 
-        srv = _restart(servers)
+        srv = servers.restart()
         time.sleep(2.2)  # the retry interval
         ack, db = ana.cmd("submit", "ACK", "DB")
         assert db == "DB -" and ack.endswith(" copy")
@@ -602,7 +584,7 @@ def test_a_journaled_decision_whose_claim_was_taken_over_is_reported_not_dropped
         assert db.startswith("DB database unreachable: 1 decision(s)")
         (entry,) = _journal(jdir)
         time.sleep(4)  # ana's claim on it expires while the server is away
-        srv = _restart(servers)
+        srv = servers.restart()
         time.sleep(2)  # ana's renewal keeps her other claim
         cy = _review(srv.uri, "ovl-lost", "cy", tmp_path / "cy.jsonl", "--batch", "4", env=env)
         assert cy.wait(timeout=180) == 0
