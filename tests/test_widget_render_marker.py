@@ -55,11 +55,30 @@ def test_the_canvas_carries_one_render_marker_after_the_first_show(labeler):
     assert "labelkit-canvas" in labeler.canvas._dom_classes
 
 
-@pytest.mark.parametrize("keys", [["Tab"], ["Tab", "a"], ["ArrowRight"], ["+"], ["Tab", "Escape"]])
+@pytest.mark.parametrize("keys", [["Tab"], ["ArrowRight"], ["+"], ["Tab", "Escape"]])
 def test_each_raster_change_bumps_the_marker_once(labeler, keys):
     for n, key in enumerate(keys, start=labeler.render_count + 1):
         labeler.handle_key(key)
         assert _markers(labeler) == [f"labelkit-render-{n}"], key
+
+
+def test_an_edit_of_the_selected_instance_sends_its_selection_layer_first(labeler, canvas_messages):
+    """Accepting the selected proposal: the selection layer (vector commands, drawn as
+    they arrive) goes out with its own marker, then the overlay patch (a PNG the page
+    decodes) with a second one, so the first visible response does not wait for the
+    decode."""
+    labeler.handle_key("Tab")
+    start, sent = labeler.render_count, len(canvas_messages)
+    seen = []
+    labeler.canvas.observe(lambda ch: seen.append(len(canvas_messages) - sent), "_dom_classes")
+    overlay_before = labeler.bytes_sent["overlay"]
+    labeler.handle_key("a")
+    assert labeler.session.instances[0].state == "accepted"
+    assert labeler.render_count == start + 2
+    assert _markers(labeler) == [f"labelkit-render-{start + 2}"]
+    assert canvas_messages[sent:] == ["draw", "draw"]
+    assert seen == [1, 2]  # each marker follows the message it announces
+    assert labeler.bytes_sent["overlay"] > overlay_before  # the patch did go out
 
 
 def test_interaction_layer_only_changes_leave_the_marker_alone(labeler):

@@ -148,6 +148,7 @@ class CanvasMixin:
         canvas in the same view, else the whole overlay."""
         t0 = time.perf_counter()
         vp = self.vp
+        self._selection_first()
         index, lut, tagged = self._overlay.index_map(self.session.instances, vp, self.overlay_base_style())
         keys = R.color_keys(index, lut)
         region: tuple[int, int, int, int] | None = (0, index.shape[0], 0, index.shape[1])
@@ -202,12 +203,47 @@ class CanvasMixin:
     #: when nothing is selected or the selection is off-screen
     selection_outline: tuple = ((), ())
 
-    def _render_selection(self) -> None:
+    def _selection_first(self) -> None:
+        """An edit of the selected instance (accept, reject, a stroke, a class change)
+        inside a key or mouse event: draw its selection layer (vector commands, painted
+        the moment they arrive) and send it now with its own render marker, before the
+        overlay is rendered and its PNG patch (which the page must decode) follows in a
+        second message. Whether the overlay tags the instance is carried over from the
+        instance it replaces (the same ``k``), so the layer is not drawn twice."""
+        if not self._hold_depth or self._overlay_keys is None:
+            return
+        s = self.session
+        k = s.selected
+        old = self._selection_inst
+        if k is None or old is None or not 0 <= k < len(s.instances):
+            return
+        inst = s.instances[k]
+        if inst is old or getattr(inst, "k", None) != getattr(old, "k", None):
+            return
+        if id(old) in self._overlay_tagged:
+            self._overlay_tagged = {*self._overlay_tagged, id(inst)}
+        if self._render_selection():
+            self._flush_now()
+
+    def _flush_now(self) -> None:
+        """Inside an event's hold: send the canvas commands drawn so far now, with their
+        render marker, and go on holding (the rest of the event follows in another
+        message)."""
+        if not self._hold_depth:
+            return
+        self.canvas[SELECTION_LAYER].flush()
+        if self._raster_dirty:
+            self._bump_render_marker()
+
+    def _render_selection(self) -> bool:
         """Layer 2: the selected instance as vector commands: a tint in its colour, a
         2-pixel white outline along its contour (scaled to the display) and its tag when
         the overlay has none for it. A few hundred bytes, no image to decode; redrawn
         only when the selection, the selected instance, the view or what the overlay
-        shows of it changed."""
+        shows of it changed.
+
+        Returns:
+            True when the layer was drawn again (False: nothing about it changed)."""
         s = self.session
         k = s.selected
         inst = s.instances[k] if k is not None and 0 <= k < len(s.instances) else None
@@ -216,7 +252,7 @@ class CanvasMixin:
         tagged = inst is not None and id(inst) in self._overlay_tagged
         key = (None,) if inst is None else (id(inst), vp.key(), drawn, tagged)
         if key == self._selection_key and (inst is None or self._selection_inst is inst):
-            return
+            return False
         self._selection_key = key
         self._selection_inst = inst
         self._raster_dirty = True
@@ -251,6 +287,7 @@ class CanvasMixin:
                     layer.font = "11px sans-serif"
                     layer.fill_text(text, x + 2, base, w - 3)
         self.selection_outline = (tuple(outer), tuple(holes))
+        return True
 
     _selection_inst = None
 
