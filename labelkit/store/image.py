@@ -629,8 +629,7 @@ class ReviewStore:
         """Validate a sample's decisions and build its journal entry / update (nothing
         is written). Raises ``ReviewError`` for an unknown review value, a label
         without provenance, a malformed id, or reviews without a proposals field."""
-        import numpy as np
-        from bson import Binary, ObjectId
+        from bson import ObjectId
 
         from .journal import new_decision_id
 
@@ -652,10 +651,7 @@ class ReviewStore:
                     f"sample {sample_id}: proposal ids {sorted(map(str, proposal_reviews))} are not "
                     f"in '{self.proposals}' ({pid!r} is not a FiftyOne label id)"
                 ) from None
-        docs = []
-        for det in final:
-            doc = _detection_doc(det, ObjectId, Binary, np.ndarray)
-            docs.append(dict(det.to_mongo()) if doc is None else doc)
+        docs = _label_docs(final)
         now = _utcnow()
         who = reviewed_by or default_annotator()
         did = new_decision_id()
@@ -1067,8 +1063,6 @@ class ReviewStore:
         serialized by FiftyOne itself), or None when the fast path does not apply
         (other value types, a field not declared as ``fo.Detections``, or
         detection attributes not declared in the schema)."""
-        import numpy as np
-        from bson import Binary, ObjectId
 
         fo = _fo()
         schema = self.dataset.get_field_schema(flat=True)
@@ -1083,13 +1077,10 @@ class ReviewStore:
                 continue
             if type(dets) is not fo.Detections or set(dets._data) - {"_cls", "detections"}:
                 return None
-            docs = []
-            for det in dets._data["detections"] or []:  # _data: no mongoengine dereferencing
-                if type(det) is not fo.Detection or not set(det._dynamic_fields) <= declared:
-                    return None
-                doc = _detection_doc(det, ObjectId, Binary, np.ndarray)
-                docs.append(det.to_mongo() if doc is None else doc)
-            out[sid] = {"_cls": "Detections", "detections": docs}
+            dets = dets._data["detections"] or []  # _data: no mongoengine dereferencing
+            if any(type(det) is not fo.Detection or not set(det._dynamic_fields) <= declared for det in dets):
+                return None
+            out[sid] = {"_cls": "Detections", "detections": _label_docs(dets)}
         return out
 
     def write_proposal_documents(
@@ -1291,8 +1282,6 @@ class ReviewStore:
             ClaimLostError: the copy claim is gone (expired and its slot taken);
                 nothing is written.
         """
-        import numpy as np
-        from bson import Binary, ObjectId
 
         from .journal import new_decision_id
         from .overlap import overlap_field
@@ -1303,12 +1292,10 @@ class ReviewStore:
         docs = None
         if final is not None:
             final = list(final)
-            docs = []
             for det in final:
                 _validate_label(det)
                 det["annotator"] = annotator
-                doc = _detection_doc(det, ObjectId, Binary, np.ndarray)
-                docs.append(dict(det.to_mongo()) if doc is None else doc)
+            docs = _label_docs(final)
         now = _utcnow()
         entry = {
             "v": 1,
@@ -1450,16 +1437,26 @@ def proposal_documents(dets) -> list[dict]:
     Raises:
         SchemaError: ``dets`` is not a ``fo.Detections`` of ``fo.Detection``.
     """
-    import numpy as np
-    from bson import Binary, ObjectId
 
     fo = _fo()
     if not isinstance(dets, fo.Detections):
         raise SchemaError(f"proposal_documents needs a fo.Detections, got {type(dets).__name__}")
-    out = []
-    for det in dets._data["detections"] or []:  # _data: no mongoengine dereferencing
+    dets = dets._data["detections"] or []  # _data: no mongoengine dereferencing
+    for det in dets:
         if not isinstance(det, fo.Detection):
             raise SchemaError(f"a fo.Detections holds a {type(det).__name__}, not a fo.Detection")
+    return _label_docs(dets)
+
+
+def _label_docs(dets) -> list[dict]:
+    """The MongoDB documents of ``fo.Detection`` objects: built directly
+    (:func:`_detection_doc`) where it can, else by FiftyOne's ``to_mongo()``."""
+    import numpy as np
+    from bson import Binary, ObjectId
+
+    fo = _fo()
+    out = []
+    for det in dets:
         doc = _detection_doc(det, ObjectId, Binary, np.ndarray) if type(det) is fo.Detection else None
         out.append(dict(det.to_mongo()) if doc is None else doc)
     return out
