@@ -32,10 +32,20 @@ and a private MongoDB (``labelkit.testing.use_private_database()``):
    layer's vector commands first and the overlay's PNG patch after, so its first
    response (*total*) and its final state (*settled*) differ.
 
+   With ``--trace`` every kernel message is also timed at each hop (the kernel's
+   IOPub thread handing it to ZMQ, the Jupyter server receiving it and handing it to
+   the websocket, the page's websocket delivering it; ``bench/_trace.py``), so the
+   *back to the page* part splits further. With ``--baseline`` the key timings run
+   twice in the same run: first in a server where labelkit's server extension is off
+   (``LABELKIT_JUPYTER_NODELAY=0``: Jupyter Server's default, Nagle's algorithm on the
+   kernel websocket), then as installed (``labelkit_jupyter``: ``TCP_NODELAY``), and
+   the ratios are printed.
+
 Usage::
 
     .venv/bin/python bench/browser.py              # both parts, 20 tries each (~6-10 min)
     .venv/bin/python bench/browser.py --tries 30 --skip-quickstart
+    .venv/bin/python bench/browser.py --baseline --trace   # + Nagle-on baseline, hop by hop
     .venv/bin/python bench/browser.py --json bench/out/browser.json
 
 Targets (issue #14): next image painted <= 100 ms p50 at 1080p; accept/Tab <= 50 ms;
@@ -147,6 +157,11 @@ def _t1(widget, content, buffers):
 labeler.canvas._msg_callbacks.callbacks.insert(0, _t0)  # before ipycanvas's own handler
 labeler.canvas.on_msg(_t1)                               # after it
 labeler.canvas.observe(_marker_sent, "_dom_classes")
+if os.environ.get("LK_BENCH_TRACE_DIR"):  # --trace: log when the IOPub thread sends each message
+    import sys
+    sys.path.insert(0, os.environ["LK_BENCH_DIR"])
+    import _trace
+    _trace.install_kernel(os.path.join(os.environ["LK_BENCH_TRACE_DIR"], "kernel.jsonl"))
 labeler""",
 ]
 
@@ -258,6 +273,7 @@ def _one(page, action, timeout_ms: float = 30_000) -> dict:
         "settled_ms": settled - st["input"],
         "marker_ms": st["markerT"] - st["input"],
         "pixels_changed": bool(st.get("changed")),
+        "m0": st["m0"],
         "input_epoch_ms": st["epoch"] + st["input"],
         "marker_epoch_ms": st["epoch"] + st["markerT"],
     }
@@ -275,10 +291,15 @@ def _unmeasured(page, key: str, timeout_ms: float = 30_000) -> None:
     page.evaluate("(t) => window.__lk.wait(t)", timeout_ms)
 
 
-def key_timings(browser, server: dict, tries: int) -> dict[str, list[dict]]:
+def key_timings(browser, server: dict, tries: int, trace_dir: Path | None = None,
+                chrome_trace: Path | None = None) -> dict[str, list[dict]]:
     from _jupyter import dismiss, open_notebook, run_all
 
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    if trace_dir is not None:
+        import _trace
+
+        page.add_init_script(_trace.PAGE_INIT_JS)
     out: dict[str, list[dict]] = {k: [] for k in ("Tab", "a", "brush drag", "+", "Enter", "ArrowRight")}
     try:
         open_notebook(page, server, "bench_1080p.ipynb")
@@ -298,11 +319,17 @@ def key_timings(browser, server: dict, tries: int) -> dict[str, list[dict]]:
         page.mouse.click(box["x"] + 3, box["y"] + 3)
         page.evaluate("(t) => window.__lk.wait(t, 300)", 5_000)
         print("  Tab / a ...", flush=True)
+        if chrome_trace is not None:
+            browser.start_tracing(page=page, path=str(chrome_trace), categories=[
+                "devtools.timeline", "disabled-by-default-devtools.timeline", "v8.execute", "blink.user_timing",
+            ])
         for _ in range(tries):
             _unmeasured(page, "Escape", 2_000)
             out["Tab"].append(_one(page, _press(page, "Tab")))
             out["a"].append(_one(page, _press(page, "a")))
             _unmeasured(page, "Control+z")
+        if chrome_trace is not None:
+            browser.stop_tracing()
         print("  zoom ...", flush=True)
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         for _ in range(tries):
@@ -327,9 +354,58 @@ def key_timings(browser, server: dict, tries: int) -> dict[str, list[dict]]:
         for _ in range(tries):
             out["ArrowRight"].append(_one(page, _press(page, "ArrowRight")))
         page.screenshot(path=str(ROOT / "bench" / "out" / "browser-1080p.png"))
+        if trace_dir is not None:
+            recs = page.evaluate("() => window.__lkTrace || []")
+            with open(trace_dir / "page.jsonl", "w") as f:
+                for r in recs:
+                    f.write(json.dumps(r) + "\n")
     finally:
         page.close()
     return out
+
+
+#: the hops of a render marker's message, in order (``--trace``)
+HOPS = ("marker_sent", "kernel_send", "server", "server_end", "page_ws", "dom")
+
+
+def _attach_trace(results: dict[str, list[dict]], trace_dir: Path) -> None:
+    """Give each try the times of its first render marker's message at every hop
+    (kernel main thread -> IOPub thread's ZMQ send -> the server's receive and hand-off
+    to the websocket -> the page's websocket -> the DOM), and the messages that
+    reached the page from the input to that marker."""
+    import _trace
+
+    kernel = _trace.read(trace_dir / "kernel.jsonl")
+    server = _trace.read(trace_dir / "server.jsonl")
+    page = _trace.read(trace_dir / "page.jsonl")
+    by_id = {h: {r["msg_id"]: r for r in recs} for h, recs in (("kernel", kernel), ("server", server))}
+    for tries in results.values():
+        for t in tries:
+            want = t["m0"] + 1
+            k = next((r for r in kernel if r["render"] == want), None)
+            if k is None or "python_ms" not in t:
+                continue
+            srv = by_id["server"].get(k["msg_id"])
+            pg = next((r for r in page if r["msg_id"] == k["msg_id"]), None)
+            if srv is None or pg is None:
+                continue
+            sent = t["input_epoch_ms"] + t["to_kernel_ms"] + t["python_ms"]
+            stamps = (sent, k["t"], srv["t"], srv["t_end"], pg["t"], t["marker_epoch_ms"])
+            t["hops_ms"] = {f"{a}->{b}": y - x for a, b, x, y in zip(HOPS, HOPS[1:], stamps, stamps[1:], strict=False)}
+            before = [r for r in page if t["input_epoch_ms"] <= r["t"] <= pg["t"]]
+            t["page_msgs_to_marker"] = len(before)
+            t["page_bytes_to_marker"] = sum(r["bytes"] for r in before)
+            ahead = [r for r in kernel if sent - 50 <= r["t"] <= k["t"] and r["msg_id"] != k["msg_id"]]
+            t["kernel_msgs_ahead"] = len(ahead)
+            # every message of the try, ms from the input: kernel send, server, page
+            t0, t1 = t["input_epoch_ms"], t["input_epoch_ms"] + t["settled_ms"] + 50
+            t["timeline"] = [
+                {"render": r["render"], "bytes": r["bytes"], "type": r["type"], "method": r["method"],
+                 "kernel": r["t"] - t0,
+                 "server": by_id["server"][r["msg_id"]]["t"] - t0 if r["msg_id"] in by_id["server"] else None,
+                 "page": next((p["t"] - t0 for p in page if p["msg_id"] == r["msg_id"]), None)}
+                for r in kernel if t0 <= r["t"] <= t1
+            ]
 
 
 def _attach_handler_log(results: dict[str, list[dict]], log: Path) -> None:
@@ -365,6 +441,17 @@ def _summary(name: str, tries: list[dict]) -> dict:
               "decode_paint_ms"):
         row[f] = stat(f)
     row["pixels_changed"] = sum(t["pixels_changed"] for t in tries)
+    traced = [t for t in tries if "hops_ms" in t]
+    if traced:
+        row["hops_ms"] = {h: statistics.median(t["hops_ms"][h] for t in traced) for h in traced[0]["hops_ms"]}
+        row["hops_p95_ms"] = {h: _percentile([t["hops_ms"][h] for t in traced], 0.95) for h in traced[0]["hops_ms"]}
+        row["page_msgs_to_marker"] = statistics.median(t["page_msgs_to_marker"] for t in traced)
+        row["page_bytes_to_marker"] = statistics.median(t["page_bytes_to_marker"] for t in traced)
+        row["kernel_msgs_ahead"] = statistics.median(t["kernel_msgs_ahead"] for t in traced)
+        row["traced"] = len(traced)
+        # tries whose marker waited > 20 ms between the server's hand-off and the page
+        # (a delayed-ACK stall under Nagle is 30-40 ms; the page's own work is a few ms)
+        row["ws_stalls"] = sum(t["hops_ms"]["server_end->page_ws"] > 20 for t in traced)
     return row
 
 
@@ -374,6 +461,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-quickstart", action="store_true", help="only the key timings")
     ap.add_argument("--skip-keys", action="store_true", help="only Run All to the first widget")
     ap.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "browser.json")
+    ap.add_argument("--trace", action="store_true",
+                    help="also time each hop of the render marker's message (kernel IOPub thread, "
+                         "Jupyter server, page websocket; bench/_trace.py)")
+    ap.add_argument("--baseline", action="store_true",
+                    help="first time the keys in a server without labelkit_jupyter's TCP_NODELAY "
+                         "(LABELKIT_JUPYTER_NODELAY=0: Jupyter Server's default), then as installed")
+    ap.add_argument("--chrome-trace", type=Path, default=None,
+                    help="write a Chromium performance trace of the Tab / a tries to this file")
     args = ap.parse_args(argv)
 
     from labelkit.testing import use_private_database
@@ -400,39 +495,71 @@ def main(argv: list[str] | None = None) -> int:
         "LABELKIT_EXPORT_DIR": str(tmp / "exports"),
         "LABELKIT_ANNOTATOR": "bench",
         "LK_BENCH_IMAGES": str(images),
-        "LK_BENCH_DATASET": f"lk-bench-1080p-{os.getpid()}",
-        "LK_BENCH_HANDLER_LOG": str(tmp / "handler.jsonl"),
     }
-    report: dict = {"load_at_start": _load(), "cpus": os.cpu_count(), "tries": args.tries}
+    # the servers the key timings run in: as installed (labelkit_jupyter sets TCP_NODELAY
+    # on kernel websockets) and, with --baseline, first Jupyter Server's default (Nagle on)
+    variants = [("nagle", {"LABELKIT_JUPYTER_NODELAY": "0"})] if args.baseline else []
+    variants.append(("nodelay", {}))
+    report: dict = {"load_at_start": _load(), "cpus": os.cpu_count(), "tries": args.tries, "key_runs": []}
     print(f"load average (1/5/15 min) at start: {report['load_at_start']} on {os.cpu_count()} CPUs", flush=True)
     try:
-        with jupyter_lab(tmp, root, env=env) as server, sync_playwright() as p:
-            report["server_start_s"] = server["started_s"]
+        with sync_playwright() as p:
             browser = launch_chromium(p)
             try:
-                if not args.skip_quickstart:
-                    import fiftyone as fo
+                for i, (label, extra) in enumerate(variants):
+                    work = tmp / label
+                    work.mkdir()
+                    run_env = {**env, **extra, "LK_BENCH_DATASET": f"lk-bench-1080p-{os.getpid()}-{label}",
+                               "LK_BENCH_HANDLER_LOG": str(work / "handler.jsonl")}
+                    trace_dir = None
+                    if args.trace:
+                        trace_dir = work / "trace"
+                        (trace_dir / "config").mkdir(parents=True)
+                        (trace_dir / "config" / "jupyter_server_config.py").write_text(
+                            f"import sys\nsys.path.insert(0, {str(ROOT / 'bench')!r})\nimport _trace\n"
+                            f"_trace.install_server({str(trace_dir / 'server.jsonl')!r})\n"
+                        )
+                        run_env.update(LK_BENCH_TRACE_DIR=str(trace_dir), LK_BENCH_DIR=str(ROOT / "bench"),
+                                       JUPYTER_CONFIG_PATH=str(trace_dir / "config"))
+                    last = i == len(variants) - 1
+                    with jupyter_lab(work, root, env=run_env) as server:
+                        report.setdefault("server_start_s", server["started_s"])
+                        if last and not args.skip_quickstart:
+                            import fiftyone as fo
 
-                    runs = []
-                    for label in ("cold", "warm"):
-                        # a fresh copy each run: no saved outputs or prompts of the last one
-                        nb = root / "notebooks" / f"01_quickstart-{label}.ipynb"
-                        shutil.copy(ROOT / "notebooks" / "01_quickstart.ipynb", nb)
-                        print(f"quickstart, {label} ...", flush=True)
-                        runs.append(run_quickstart(browser, server, label, f"notebooks/{nb.name}"))
-                        shutdown_kernels(server)
-                        if fo.dataset_exists(quick_name):
-                            fo.delete_dataset(quick_name)
-                    report["quickstart"] = runs
-                if not args.skip_keys:
-                    print(f"key timings at 1080p, {args.tries} tries each ...", flush=True)
-                    results = key_timings(browser, server, args.tries)
-                    _attach_handler_log(results, tmp / "handler.jsonl")
-                    report["keys"] = {k: v for k, v in results.items()}
-                    report["key_summary"] = [_summary(k, v) for k, v in results.items()]
+                            runs = []
+                            for run in ("cold", "warm"):
+                                # a fresh copy each run: no saved outputs or prompts of the last one
+                                nb = root / "notebooks" / f"01_quickstart-{run}.ipynb"
+                                shutil.copy(ROOT / "notebooks" / "01_quickstart.ipynb", nb)
+                                print(f"quickstart, {run} ...", flush=True)
+                                runs.append(run_quickstart(browser, server, run, f"notebooks/{nb.name}"))
+                                shutdown_kernels(server)
+                                if fo.dataset_exists(quick_name):
+                                    fo.delete_dataset(quick_name)
+                            report["quickstart"] = runs
+                        if not args.skip_keys:
+                            print(f"key timings at 1080p, {args.tries} tries each ({label}) ...", flush=True)
+                            results = key_timings(browser, server, args.tries, trace_dir,
+                                                  args.chrome_trace if last else None)
+                            shutdown_kernels(server)
+                    if not args.skip_keys:
+                        _attach_handler_log(results, work / "handler.jsonl")
+                        if trace_dir is not None:
+                            _attach_trace(results, trace_dir)
+                        loaded = "labelkit_jupyter: kernel websockets use TCP_NODELAY" in server["log"].read_text()
+                        report["key_runs"].append({
+                            "server": label, "tcp_nodelay": loaded, "keys": results,
+                            "key_summary": [_summary(k, v) for k, v in results.items()],
+                        })
+                        if label == "nodelay" and not loaded:
+                            print("WARNING: labelkit_jupyter did not load in the server: Nagle is on "
+                                  "(jupyter server extension list)", flush=True)
             finally:
                 browser.close()
         report["load_at_end"] = _load()
+        if report["key_runs"]:
+            report["key_summary"] = report["key_runs"][-1]["key_summary"]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     args.json.write_text(json.dumps(report, indent=1, default=str))
@@ -449,15 +576,41 @@ def _print(report: dict) -> None:
               f"-> last cell {run['run_all_to_last_cell_s']:.1f} s (load {run['load']})")
         for c in run["cells"]:
             print(f"  cell {c['cell']:>2} {c['took_s']:6.1f} s  {c['first_line']}")
-    if report.get("key_summary"):
-        print("\nkey press -> pixels at 1080p, ms (median / p95):")
+    for kr in report.get("key_runs", []):
+        what = "TCP_NODELAY (labelkit_jupyter)" if kr["tcp_nodelay"] else "Nagle on (Jupyter Server's default)"
+        print(f"\nkey press -> pixels at 1080p, ms (median / p95), server: {what}:")
         print(f"  {'action':<12} {'n':>3} {'total':>13} {'settled':>13} {'to kernel':>13} {'python':>13} "
               f"{'handler':>13} {'back to page':>13} {'decode+paint':>13} changed")
-        for r in report["key_summary"]:
+        for r in kr["key_summary"]:
             cols = " ".join(f"{r[f][0]:5.0f} / {r[f][1]:5.0f}" for f in
                             ("total_ms", "settled_ms", "to_kernel_ms", "python_ms", "handler_ms",
                              "back_to_page_ms", "decode_paint_ms"))
             print(f"  {r['action']:<12} {r['n']:>3} {cols} {r['pixels_changed']:>3}")
+        traced = [r for r in kr["key_summary"] if r.get("hops_ms")]
+        if traced:
+            print("  the render marker's message, hop by hop, ms (median / p95; --trace):")
+            hops = list(traced[0]["hops_ms"])
+            print(f"  {'action':<12} {'n':>3} " + " ".join(f"{h:>22}" for h in hops)
+                  + "  msgs (bytes) to marker in page")
+            for r in traced:
+                cols = " ".join(f"{r['hops_ms'][h]:10.1f} / {r['hops_p95_ms'][h]:9.1f}" for h in hops)
+                print(f"  {r['action']:<12} {r['traced']:>3} {cols}  {r['page_msgs_to_marker']:.0f} "
+                      f"({r['page_bytes_to_marker'] / 1024:.1f} KiB)")
+    runs = {kr["tcp_nodelay"]: kr for kr in report.get("key_runs", [])}
+    if len(runs) == 2:
+        base, new = ({r["action"]: r for r in runs[v]["key_summary"]} for v in (False, True))
+        print("\nbaseline (Nagle on) -> labelkit_jupyter (TCP_NODELAY): median and p95 total, median settled"
+              + (", tries with a > 20 ms wait between server and page" if "ws_stalls" in next(iter(new.values()))
+                 else "") + ":")
+        for action, r in new.items():
+            b = base[action]
+            line = (f"  {action:<12} {b['total_ms'][0]:4.0f} -> {r['total_ms'][0]:4.0f} ms "
+                    f"({b['total_ms'][0] / r['total_ms'][0]:.2f}x), p95 {b['total_ms'][1]:4.0f} -> "
+                    f"{r['total_ms'][1]:4.0f} ms ({b['total_ms'][1] / r['total_ms'][1]:.2f}x), settled "
+                    f"{b['settled_ms'][0]:4.0f} -> {r['settled_ms'][0]:4.0f} ms")
+            if "ws_stalls" in r and "ws_stalls" in b:
+                line += f", stalls {b['ws_stalls']}/{b['traced']} -> {r['ws_stalls']}/{r['traced']}"
+            print(line)
 
 
 if __name__ == "__main__":
