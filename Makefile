@@ -48,7 +48,7 @@ test-fast: install
 	$(PY) -m pytest -m "not browser and not slow"
 
 lint: install
-	$(VENV)/bin/ruff check labelkit tests bench
+	$(VENV)/bin/ruff check labelkit labelkit_jupyter tests bench
 
 bench: install
 	$(PY) bench/propose.py

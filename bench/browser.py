@@ -68,6 +68,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
+from _stats import percentile  # noqa: E402 - bench/ is the script's folder
+
 #: page-side helpers: the render marker (MutationObserver), a pixel hash of the
 #: canvas, and the input event's timeStamp; all times are performance.now() ms
 PAGE_JS = r"""
@@ -166,13 +168,6 @@ labeler""",
 ]
 
 
-def _percentile(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    if not xs:
-        return float("nan")
-    k = (len(xs) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
 def _load() -> str:
@@ -434,7 +429,7 @@ def _attach_handler_log(results: dict[str, list[dict]], log: Path) -> None:
 def _summary(name: str, tries: list[dict]) -> dict:
     def stat(field):
         xs = [t[field] for t in tries if field in t]
-        return (statistics.median(xs), _percentile(xs, 0.95)) if xs else (float("nan"), float("nan"))
+        return (statistics.median(xs), percentile(xs, 0.95)) if xs else (float("nan"), float("nan"))
 
     row = {"action": name, "n": len(tries)}
     for f in ("total_ms", "settled_ms", "to_kernel_ms", "python_ms", "handler_ms", "back_to_page_ms",
@@ -444,7 +439,7 @@ def _summary(name: str, tries: list[dict]) -> dict:
     traced = [t for t in tries if "hops_ms" in t]
     if traced:
         row["hops_ms"] = {h: statistics.median(t["hops_ms"][h] for t in traced) for h in traced[0]["hops_ms"]}
-        row["hops_p95_ms"] = {h: _percentile([t["hops_ms"][h] for t in traced], 0.95) for h in traced[0]["hops_ms"]}
+        row["hops_p95_ms"] = {h: percentile([t["hops_ms"][h] for t in traced], 0.95) for h in traced[0]["hops_ms"]}
         row["page_msgs_to_marker"] = statistics.median(t["page_msgs_to_marker"] for t in traced)
         row["page_bytes_to_marker"] = statistics.median(t["page_bytes_to_marker"] for t in traced)
         row["kernel_msgs_ahead"] = statistics.median(t["kernel_msgs_ahead"] for t in traced)

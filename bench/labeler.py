@@ -54,6 +54,7 @@ os.environ.setdefault("LABELKIT_ANNOTATOR", "bench")
 import shutil  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _stats import percentile  # noqa: E402 - bench/ is the script's folder
 
 
 def _private_database() -> None:
@@ -214,13 +215,6 @@ def _median(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
-def _percentile(xs, q: float) -> float:
-    xs = sorted(xs)
-    if not xs:
-        return float("nan")
-    k = (len(xs) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
 def bench_stall(fo, n_samples: int, n_props: int, size, folder: Path, think_s: float) -> dict:
@@ -272,7 +266,7 @@ def bench_stall(fo, n_samples: int, n_props: int, size, folder: Path, think_s: f
             out[mode] = {
                 "open_ms": open_ms,
                 "median_ms": _median(times),
-                "p99_ms": _percentile(times, 0.99),
+                "p99_ms": percentile(times, 0.99),
                 "max_ms": max(times),
                 "over_1s": sum(t > 1000 for t in times),
                 "cached_records": reads,
@@ -398,7 +392,7 @@ def bench_scenario(fo, label, width, height, n_props, n_samples, size, reps, str
         "proposals": n_props,
         "show_ms": _median(show),
         "show_ahead_ms": _median(ahead),
-        "show_ahead_p95_ms": _percentile(ahead, 0.95),
+        "show_ahead_p95_ms": percentile(ahead, 0.95),
         "show_ahead_prepared": f"{sum(ahead_prepared)}/{len(ahead_prepared)}",
         "show_ahead_bytes": int(_median(ahead_sent)),
         "tab_ms": _median(keys["Tab"]),

@@ -17,10 +17,12 @@ loaded in, by wrapping the server's configured
 Nothing else changes: the messages, their order and the protocol are the same.
 
 It is enabled on install (``etc/jupyter/jupyter_server_config.d/labelkit_jupyter.json``
-in the environment) and lives outside the ``labelkit`` package so that the server
-never imports FiftyOne or torch. Where JupyterLab runs in another environment than
-the kernel, install labelkit there too, or run
-``jupyter server extension enable labelkit_jupyter`` where it is installed.
+in the environment) and lives outside the ``labelkit`` package so that loading it
+costs the server nothing: it imports only the standard library (2 ms), where
+``import labelkit`` takes ~0.2 s and loads numpy and Pillow. Where JupyterLab runs in
+another environment than the kernel, install labelkit there too; after an editable
+install (which skips the config file) run
+``jupyter server extension enable --sys-prefix labelkit_jupyter``.
 ``LABELKIT_JUPYTER_NODELAY=0`` in the server's environment turns it off.
 """
 

@@ -134,8 +134,9 @@ def test_nodelay_class_keeps_the_configured_class_and_wraps_once():
 
 
 def test_extension_does_not_import_labelkit():
-    """The server imports it at start-up: it must not pull in FiftyOne or torch."""
-    code = "import sys, labelkit_jupyter; print(sorted(m for m in ('labelkit', 'fiftyone', 'torch') if m in sys.modules))"
+    """The server imports it at start-up: it must not pull in labelkit (numpy, Pillow, ...)."""
+    code = ("import sys, labelkit_jupyter; "
+            "print(sorted(m for m in ('labelkit', 'fiftyone', 'torch', 'numpy', 'PIL') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"

@@ -71,5 +71,5 @@ def test_code_is_ruff_clean():
     from pathlib import Path
 
     ruff = Path(sys.executable).parent / "ruff"
-    r = subprocess.run([str(ruff), "check", "labelkit", "tests", "bench"], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run([str(ruff), "check", "labelkit", "labelkit_jupyter", "tests", "bench"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:]

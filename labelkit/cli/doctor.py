@@ -201,7 +201,7 @@ def check_weights() -> list[Check]:
 
 
 JUPYTER_FIX = (
-    "jupyter server extension enable labelkit_jupyter (in the environment JupyterLab runs in; "
+    "jupyter server extension enable --sys-prefix labelkit_jupyter (in the environment JupyterLab runs in; "
     "labelkit must be installed there)"
 )
 
@@ -211,9 +211,10 @@ def check_jupyter() -> list[Check]:
     note, not a failure: without it the Labeler works, each edit's pixels just wait up
     to ~40 ms longer for the browser's delayed ACK (see ``labelkit_jupyter``)."""
     try:
-        import labelkit_jupyter  # noqa: F401
         from jupyter_core.paths import jupyter_config_path
         from jupyter_server.extension.config import ExtensionConfigManager
+
+        import labelkit_jupyter  # noqa: F401
     except ImportError as exc:
         return [Check(NOTE, f"labelkit's Jupyter server extension cannot be checked: {exc}", JUPYTER_FIX)]
     enabled = ExtensionConfigManager(read_config_path=jupyter_config_path()).get_jpserver_extensions()
