@@ -373,15 +373,17 @@ def _attach_trace(results: dict[str, list[dict]], trace_dir: Path) -> None:
     kernel = _trace.read(trace_dir / "kernel.jsonl")
     server = _trace.read(trace_dir / "server.jsonl")
     page = _trace.read(trace_dir / "page.jsonl")
-    by_id = {h: {r["msg_id"]: r for r in recs} for h, recs in (("kernel", kernel), ("server", server))}
+    server_by_id = {r["msg_id"]: r for r in server}
+    page_by_id: dict = {}
+    for r in page:
+        page_by_id.setdefault(r["msg_id"], r)
     for tries in results.values():
         for t in tries:
             want = t["m0"] + 1
             k = next((r for r in kernel if r["render"] == want), None)
             if k is None or "python_ms" not in t:
                 continue
-            srv = by_id["server"].get(k["msg_id"])
-            pg = next((r for r in page if r["msg_id"] == k["msg_id"]), None)
+            srv, pg = server_by_id.get(k["msg_id"]), page_by_id.get(k["msg_id"])
             if srv is None or pg is None:
                 continue
             sent = t["input_epoch_ms"] + t["to_kernel_ms"] + t["python_ms"]
@@ -390,18 +392,18 @@ def _attach_trace(results: dict[str, list[dict]], trace_dir: Path) -> None:
             before = [r for r in page if t["input_epoch_ms"] <= r["t"] <= pg["t"]]
             t["page_msgs_to_marker"] = len(before)
             t["page_bytes_to_marker"] = sum(r["bytes"] for r in before)
-            ahead = [r for r in kernel if sent - 50 <= r["t"] <= k["t"] and r["msg_id"] != k["msg_id"]]
-            t["kernel_msgs_ahead"] = len(ahead)
             # every message of the try, ms from the input: kernel send, server, page
             t0, t1 = t["input_epoch_ms"], t["input_epoch_ms"] + t["settled_ms"] + 50
+
+            def rel(rec, t0=t0):
+                return None if rec is None else rec["t"] - t0
+
             t["timeline"] = [
                 {"render": r["render"], "bytes": r["bytes"], "type": r["type"], "method": r["method"],
-                 "kernel": r["t"] - t0,
-                 "server": by_id["server"][r["msg_id"]]["t"] - t0 if r["msg_id"] in by_id["server"] else None,
-                 "page": next((p["t"] - t0 for p in page if p["msg_id"] == r["msg_id"]), None)}
+                 "kernel": r["t"] - t0, "server": rel(server_by_id.get(r["msg_id"])),
+                 "page": rel(page_by_id.get(r["msg_id"]))}
                 for r in kernel if t0 <= r["t"] <= t1
             ]
-
 
 def _attach_handler_log(results: dict[str, list[dict]], log: Path) -> None:
     """Match each try with the kernel's handler record (the first one that started
@@ -442,7 +444,6 @@ def _summary(name: str, tries: list[dict]) -> dict:
         row["hops_p95_ms"] = {h: percentile([t["hops_ms"][h] for t in traced], 0.95) for h in traced[0]["hops_ms"]}
         row["page_msgs_to_marker"] = statistics.median(t["page_msgs_to_marker"] for t in traced)
         row["page_bytes_to_marker"] = statistics.median(t["page_bytes_to_marker"] for t in traced)
-        row["kernel_msgs_ahead"] = statistics.median(t["kernel_msgs_ahead"] for t in traced)
         row["traced"] = len(traced)
         # tries whose marker waited > 20 ms between the server's hand-off and the page
         # (a delayed-ACK stall under Nagle is 30-40 ms; the page's own work is a few ms)

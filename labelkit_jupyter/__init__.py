@@ -29,17 +29,13 @@ install (which skips the config file) run
 from __future__ import annotations
 
 import os
-import weakref
 
-__all__ = ["nodelay_connection_class", "tuned_handlers"]
-
-#: kernel websocket handlers this process set TCP_NODELAY on (for tests and diagnostics)
-_TUNED: weakref.WeakSet = weakref.WeakSet()
+__all__ = ["nodelay_connection_class", "turned_off"]
 
 
-def tuned_handlers() -> list:
-    """The open kernel websocket handlers whose connection has ``TCP_NODELAY`` set."""
-    return list(_TUNED)
+def turned_off() -> bool:
+    """``LABELKIT_JUPYTER_NODELAY`` is ``0`` (or false / no / off) in this environment."""
+    return os.environ.get("LABELKIT_JUPYTER_NODELAY", "1").strip().lower() in ("0", "false", "no", "off")
 
 
 def nodelay_connection_class(base: type) -> type:
@@ -54,8 +50,6 @@ def nodelay_connection_class(base: type) -> type:
             handler.set_nodelay(True)
         except Exception as exc:  # noqa: BLE001 - a closed or odd socket: keep the default
             self.log.debug("labelkit_jupyter: TCP_NODELAY not set: %s", exc)
-        else:
-            _TUNED.add(handler)
         return base.connect(self, *args, **kwargs)
 
     return type(f"NoDelay{base.__name__}", (base,), {
@@ -69,7 +63,7 @@ def _jupyter_server_extension_points() -> list[dict]:
 
 
 def _load_jupyter_server_extension(serverapp) -> None:
-    if os.environ.get("LABELKIT_JUPYTER_NODELAY", "1").strip().lower() in ("0", "false", "no", "off"):
+    if turned_off():
         serverapp.log.info("labelkit_jupyter: off (LABELKIT_JUPYTER_NODELAY=0)")
         return
     settings = serverapp.web_app.settings

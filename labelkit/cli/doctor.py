@@ -214,7 +214,7 @@ def check_jupyter() -> list[Check]:
         from jupyter_core.paths import jupyter_config_path
         from jupyter_server.extension.config import ExtensionConfigManager
 
-        import labelkit_jupyter  # noqa: F401
+        import labelkit_jupyter
     except ImportError as exc:
         return [Check(NOTE, f"labelkit's Jupyter server extension cannot be checked: {exc}", JUPYTER_FIX)]
     enabled = ExtensionConfigManager(read_config_path=jupyter_config_path()).get_jpserver_extensions()
@@ -228,7 +228,7 @@ def check_jupyter() -> list[Check]:
             "websocket)",
             JUPYTER_FIX,
         )]
-    if os.environ.get("LABELKIT_JUPYTER_NODELAY", "1").strip().lower() in ("0", "false", "no", "off"):
+    if labelkit_jupyter.turned_off():
         checks.append(Check(NOTE, "LABELKIT_JUPYTER_NODELAY=0 is set: a Jupyter server started from this "
                                   "environment leaves Nagle's algorithm on", "unset LABELKIT_JUPYTER_NODELAY"))
     return checks

@@ -1063,7 +1063,6 @@ class ReviewStore:
         serialized by FiftyOne itself), or None when the fast path does not apply
         (other value types, a field not declared as ``fo.Detections``, or
         detection attributes not declared in the schema)."""
-
         fo = _fo()
         schema = self.dataset.get_field_schema(flat=True)
         f = schema.get(field)
@@ -1282,7 +1281,6 @@ class ReviewStore:
             ClaimLostError: the copy claim is gone (expired and its slot taken);
                 nothing is written.
         """
-
         from .journal import new_decision_id
         from .overlap import overlap_field
 
@@ -1437,7 +1435,6 @@ def proposal_documents(dets) -> list[dict]:
     Raises:
         SchemaError: ``dets`` is not a ``fo.Detections`` of ``fo.Detection``.
     """
-
     fo = _fo()
     if not isinstance(dets, fo.Detections):
         raise SchemaError(f"proposal_documents needs a fo.Detections, got {type(dets).__name__}")
